@@ -1,0 +1,330 @@
+"""The ``govcrawl`` command.
+
+Exit codes: 0 the run completed (findings are results, not failures); 1 internal error or failed
+run; 2 bad input (settings, registry, flags); 3 the database could not be used; 128+N stopped by
+signal N (130 for Ctrl-C, 143 for SIGTERM) after keeping every result already collected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from crawler.config import Settings, load_settings
+from crawler.engine import Crawl
+from crawler.errors import StoreError, UserError
+from crawler.metrics import Metrics
+from crawler.registry import load_registry
+from crawler.store.sink import JsonlSink, Sink
+
+log = logging.getLogger("govcrawl")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
+
+# Flags that map one-to-one onto Settings fields: (flag, field, type, help).
+SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--rate", "rate", float, "requests per second per host (default 2)"),
+    ("--host-concurrency", "host_concurrency", int, "requests in flight per host (default 2)"),
+    ("--ip-rate", "ip_rate", float, "requests per second per server IP address (default 8)"),
+    ("--ip-concurrency", "ip_concurrency", int, "requests in flight per server IP address (default 8)"),
+    ("--concurrency", "global_concurrency", int, "requests in flight in total (default 64)"),
+    ("--max-pages", "max_pages", int, "pages fetched and parsed per site (default 2000)"),
+    ("--max-depth", "max_depth", int, "link depth from the homepage (default 5)"),
+    ("--retries", "retries", int, "extra attempts for transient failures (default 2)"),
+    ("--timeout", "total_timeout", float, "seconds before a request has failed (default 15)"),
+    ("--connect-timeout", "connect_timeout", float, "seconds to connect (default 10)"),
+    ("--max-body", "max_body_bytes", int, "bytes read of one response (default 5 MiB)"),
+    ("--user-agent", "user_agent", str, "User-Agent header (name govcrawl and a contact URL)"),
+    ("--robots", "robots", str, "obey or ignore robots.txt (default obey)"),
+    ("--ca-file", "ca_file", Path, "extra CA certificates (PEM)"),
+    ("--dsn", "dsn", str, "PostgreSQL DSN (default: the embedded server)"),
+    ("--data-dir", "data_dir", Path, "where the embedded PostgreSQL lives"),
+    ("--out", "out", Path, "write JSON lines to this file instead of PostgreSQL"),
+    ("--metrics-port", "metrics_port", int, "serve /metrics on this port while running (0: off)"),
+    ("--pushgateway", "pushgateway", str, "push metrics to this Prometheus Pushgateway when done"),
+]
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML settings file (also GOVCRAWL_CONFIG)")
+    for flag, dest, kind, text in SETTING_FLAGS:
+        parser.add_argument(flag, dest=dest, type=kind, help=text)
+    parser.add_argument("--resolve", action="append", metavar="PATTERN=ADDR[:PORT]",
+                        help="connect to ADDR[:PORT] for hosts matching PATTERN (repeatable, tried in order)")
+    parser.add_argument("--nameserver", dest="nameservers", action="append", metavar="IP[:PORT]",
+                        help="DNS server to use (repeatable)")
+    parser.add_argument("--allow-private", action="append", metavar="HOST_PATTERN",
+                        help="allow these hosts to resolve to private/loopback addresses")
+    parser.add_argument("--keep-all-links", action="store_const", const=True,
+                        help="store every link edge, not only those whose target is not ok")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in SETTING_FLAGS}
+    for name in ("resolve", "nameservers", "allow_private", "keep_all_links"):
+        overrides[name] = getattr(args, name, None)
+    return load_settings(args.config, overrides=overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="govcrawl", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="crawl every site of a registry once")
+    run.add_argument("--sites", type=Path, required=True, help="registry: CSV or TOML")
+    run.add_argument("--kind", default="adhoc", choices=["nightly", "adhoc"], help="run kind recorded")
+    _add_setting_flags(run)
+
+    demo = sub.add_parser("demo", help="start the simulated government web and crawl it")
+    demo.add_argument("--n-sites", type=int, default=60, help="simulated sites (default 60)")
+    demo.add_argument("--seed", type=int, default=1)
+    _add_setting_flags(demo)
+
+    db = sub.add_parser("db", help="database administration")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    for name, text in (("migrate", "create or upgrade the schema"), ("dsn", "print the DSN (for psql)"),
+                       ("stop", "stop the embedded server"), ("prune", "drop old time-series partitions")):
+        p = dbsub.add_parser(name, help=text)
+        p.add_argument("--dsn", help="PostgreSQL DSN (default: the embedded server)")
+        p.add_argument("--data-dir", type=Path, help="where the embedded PostgreSQL lives")
+        p.add_argument("--config", type=Path, help="TOML settings file")
+        if name == "prune":
+            p.add_argument("--keep", required=True, type=_duration, help="e.g. 180d, 12w, 48h")
+    return parser
+
+
+def _duration(text: str) -> timedelta:
+    units = {"d": "days", "w": "weeks", "h": "hours"}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number and d, w or h (e.g. 180d)")
+    return timedelta(**{units[text[-1]]: int(text[:-1])})
+
+
+# ---------------------------------------------------------------------- store
+
+
+def resolve_dsn(settings: Settings) -> str:
+    if settings.dsn:
+        return settings.dsn
+    from crawler.store.embedded import EmbeddedError, ensure_embedded
+
+    try:
+        return ensure_embedded(settings.data_dir)
+    except EmbeddedError as exc:
+        raise StoreError(f"embedded PostgreSQL: {exc}") from None
+
+
+async def open_sink(settings: Settings, metrics: Metrics) -> tuple[Sink, str]:
+    if settings.out is not None:
+        return JsonlSink(settings.out, settings.sink_queue), str(settings.out)
+    from crawler.store.admin import migrate
+    from crawler.store.postgres import PostgresSink
+
+    dsn = resolve_dsn(settings)
+    try:
+        await migrate(dsn)
+    except OSError as exc:
+        raise StoreError(f"cannot reach PostgreSQL: {exc}") from None
+    return PostgresSink(dsn, queue_size=settings.sink_queue), _redact(dsn)
+
+
+def _redact(dsn: str) -> str:
+    if "@" in dsn and ":" in dsn.split("@")[0]:
+        head, tail = dsn.split("@", 1)
+        return head.rsplit(":", 1)[0] + ":***@" + tail
+    return dsn
+
+
+# ---------------------------------------------------------------------- run
+
+
+async def crawl(settings: Settings, sites: list[Any], kind: str) -> int:
+    metrics = Metrics()
+    sink, where = await open_sink(settings, metrics)
+    engine = Crawl(settings, sites, sink, metrics, kind=kind)
+    loop = asyncio.get_running_loop()
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        stopped_by.append(signum)
+        log.warning("signal %s: stopping; results collected so far are kept", signal.Signals(signum).name)
+        engine.stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    metrics_runner = await _serve_metrics(metrics, settings.metrics_port) if settings.metrics_port else None
+    progress = asyncio.create_task(_show_progress(engine))
+    try:
+        status = await engine.execute()
+    finally:
+        progress.cancel()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
+        if settings.pushgateway:
+            await asyncio.to_thread(metrics.push, settings.pushgateway, "govcrawl_run")
+    p = engine.progress
+    summary = {"event": "run_finished", "status": status, "run_id": engine.run.run_id if engine.run else None,
+               "sites": p.sites_total, "pages": p.pages, "requests": p.requests, "broken_links": p.broken_links,
+               "seconds": round(time.monotonic() - p.started, 1), "results": where, **engine.counts}
+    _print_summary(summary)
+    if stopped_by:
+        return 128 + stopped_by[0]
+    return EXIT_OK if status == "succeeded" else EXIT_FAILED
+
+
+async def _serve_metrics(metrics: Metrics, port: int) -> Any:
+    from aiohttp import web
+
+    from crawler.metrics import metrics_handler
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_handler(metrics))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()
+    return runner
+
+
+async def _show_progress(engine: Crawl) -> None:
+    tty = sys.stderr.isatty()
+    last_requests, last_time = 0, time.monotonic()
+    while True:
+        await asyncio.sleep(1.0 if tty else 30.0)
+        p = engine.progress
+        now = time.monotonic()
+        rate = (p.requests - last_requests) / max(now - last_time, 1e-6)
+        last_requests, last_time = p.requests, now
+        if tty:
+            sys.stderr.write(f"\rsites {p.sites_done}/{p.sites_total}  pages {p.pages}  requests {p.requests}"
+                             f"  broken links {p.broken_links}  {rate:.1f} req/s   ")
+            sys.stderr.flush()
+        else:
+            log.info("progress", extra={"fields": {"sites_done": p.sites_done, "sites_total": p.sites_total,
+                                                   "pages": p.pages, "requests": p.requests,
+                                                   "broken_links": p.broken_links,
+                                                   "requests_per_s": round(rate, 1)}})
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+
+
+async def demo(settings: Settings, n_sites: int, seed: int) -> int:
+    from crawler.simweb import SimWeb
+
+    async with SimWeb(n_sites=n_sites, seed=seed) as web:
+        folder = Path(tempfile.mkdtemp(prefix="govcrawl-demo-"))
+        registry = folder / "sites.csv"
+        web.write_sites_csv(registry)
+        web.write_truth(folder / "truth.json")
+        settings = _demo_settings(settings, web)
+        log.info("simulated web: %d sites; registry %s", n_sites, registry)
+        code = await crawl(settings, load_registry(registry), "adhoc")
+    if settings.out is None:
+        sys.stdout.write(f"results are in PostgreSQL: psql \"$(govcrawl db dsn)\" -c "
+                         f"\"select check, count(*) from findings group by 1 order by 2 desc\"\n")
+    return code
+
+
+def _demo_settings(settings: Settings, web: Any) -> Settings:
+    from crawler.config import replace
+
+    # The simulated web is fast and local: raise politeness so the demo takes seconds, not minutes.
+    return replace(settings, resolve=tuple(web.resolve_rules) + settings.resolve,
+                   nameservers=(web.nameserver,), rate=max(settings.rate, 20.0),
+                   host_concurrency=max(settings.host_concurrency, 4), ip_rate=max(settings.ip_rate, 200.0),
+                   ip_concurrency=max(settings.ip_concurrency, 32), total_timeout=min(settings.total_timeout, 5.0),
+                   retry_base_delay=0.5)
+
+
+async def db_command(args: argparse.Namespace) -> int:
+    from crawler.store import admin, embedded
+
+    settings = load_settings(args.config, overrides={"dsn": args.dsn, "data_dir": args.data_dir})
+    if args.db_command == "stop":
+        embedded.stop_embedded(settings.data_dir)
+        return EXIT_OK
+    if args.db_command == "dsn":
+        sys.stdout.write((settings.dsn or embedded.embedded_dsn(settings.data_dir)) + "\n")
+        return EXIT_OK
+    dsn = resolve_dsn(settings)
+    if args.db_command == "migrate":
+        version = await admin.migrate(dsn)
+        sys.stdout.write(f"schema version {version}\n")
+    elif args.db_command == "prune":
+        for name in await admin.prune(dsn, args.keep):
+            sys.stdout.write(f"dropped {name}\n")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", {})
+        return orjson.dumps({"ts": round(record.created, 3), "level": record.levelname.lower(),
+                             "logger": record.name, "msg": record.getMessage(), **fields}).decode()
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if not sys.stderr.isatty():
+        handler.setFormatter(_JsonFormatter())
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+
+
+def _run_async(coro_fn: Callable[[], Awaitable[int]]) -> int:
+    async def wrapper() -> int:
+        return await coro_fn()
+
+    try:
+        import uvloop
+    except ImportError:  # uvloop is not available on every platform
+        return asyncio.run(wrapper())
+    return uvloop.run(wrapper())  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        if args.command == "run":
+            settings = _settings(args)
+            sites = load_registry(args.sites)
+            return _run_async(lambda: crawl(settings, sites, args.kind))
+        if args.command == "demo":
+            settings = _settings(args)
+            return _run_async(lambda: demo(settings, args.n_sites, args.seed))
+        if args.command == "db":
+            return _run_async(lambda: db_command(args))
+    except UserError as exc:
+        sys.stderr.write(f"govcrawl: {exc}\n")
+        return EXIT_USAGE
+    except StoreError as exc:
+        sys.stderr.write(f"govcrawl: {exc}\n")
+        return EXIT_STORE
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,519 @@
+"""One crawl run: seeds → scheduler → fetch → parse → verdicts and findings → sink.
+
+Workers (as many as the global concurrency cap) lease ready requests from the politeness scheduler,
+fetch, judge and hand records to the sink; nothing here sleeps to be polite. A host is prepared once
+(address, robots.txt, soft-404 calibration) before its first ordinary request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from yarl import URL
+
+from crawler.checks.verdict import is_retryable, judge, looks_like_waf
+from crawler.config import Settings
+from crawler.fetch.client import Fetcher
+from crawler.fetch.resolver import Resolver
+from crawler.frontier.frontier import Edge, Frontier, Job, Offer, SiteState
+from crawler.frontier.politeness import HostSlot, Lease, Limits, Scheduler, backoff_delay
+from crawler.frontier.urls import host_key
+from crawler.frontier.robots import MAX_ROBOTS_BYTES, Robots
+from crawler.metrics import Metrics
+from crawler.parse.document import Document
+from crawler.parse.extract import parse_page
+from crawler.parse.soft404 import Soft404Profile
+from crawler.store.sink import Sink
+from crawler.types import (
+    Element,
+    FetchKind,
+    FetchRecord,
+    FetchResult,
+    FindingRecord,
+    Link,
+    LinkRecord,
+    ParsedPage,
+    Record,
+    Reason,
+    RobotsPolicy,
+    RunInfo,
+    Severity,
+    SiteRecord,
+    Verdict,
+)
+
+log = logging.getLogger("govcrawl.engine")
+
+HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+TARGET_BODY_BYTES = 64 * 1024  # enough of a GET-fallback body to recognise a soft-404
+CALIBRATION_BYTES = 256 * 1024
+STOP_GRACE = 3.0  # seconds in-flight requests get to finish after a stop signal
+
+
+@dataclass(slots=True)
+class HostInfo:
+    key: str
+    origin: str  # scheme://host[:port]
+    site: SiteState | None  # the site this host belongs to; None for other hosts
+    robots: Robots | None = None
+    dead: FetchResult | None = None  # a failure every request to this host shares (dns, refused, ...)
+    profile: Soft404Profile | None = None
+
+
+@dataclass(slots=True)
+class Progress:
+    sites_total: int = 0
+    sites_done: int = 0
+    pages: int = 0
+    requests: int = 0
+    broken_links: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+PageObserver = Callable[[Job, Document, ParsedPage], None]
+
+
+class Crawl:
+    def __init__(self, settings: Settings, sites: list[Any], sink: Sink, metrics: Metrics, *,
+                 kind: str = "adhoc", today: date | None = None) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.metrics = metrics
+        self.kind = kind
+        self.today = today or date.today()
+        self.states = [SiteState(site) for site in sites]
+        self.frontier = Frontier(settings.max_pages, settings.max_depth, settings.max_url_length,
+                                 settings.check_external)
+        for state in self.states:
+            self.frontier.add_site(state)
+        self.scheduler: Scheduler[Job] = Scheduler(
+            Limits(settings.rate, settings.host_concurrency),
+            Limits(settings.ip_rate, settings.ip_concurrency),
+        )
+        self.resolver = Resolver.from_settings(settings.resolve, settings.nameservers, settings.allow_private)
+        self.fetcher = Fetcher(settings, self.resolver)
+        self.hosts: dict[str, HostInfo] = {}
+        self.progress = Progress(sites_total=len(self.states))
+        self.observers: list[PageObserver] = []
+        self.run: RunInfo | None = None
+        self._seq = 0
+        self._outstanding = 0
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._outbox: list[Record] = []
+        self.counts: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ run
+
+    async def execute(self) -> str:
+        """Crawl every site; return the run status (succeeded / interrupted / failed)."""
+        self.run = await self.sink.open_run(self.kind, self.settings.snapshot())
+        self.metrics.run_started(self.kind, len(self.states))
+        status = "failed"
+        try:
+            async with self.fetcher:
+                for state in self.states:
+                    site = state.site
+                    await self.sink.write(SiteRecord(site.code, site.name, site.url, site.organizer,
+                                                     site.kind, site.region, datetime.now(UTC)))
+                    self._enqueue(self.frontier.seed(state))
+                if self._outstanding == 0:
+                    self.scheduler.close()
+                workers = [asyncio.create_task(self._worker())
+                           for _ in range(self.settings.global_concurrency)]
+                await self._wait(workers)
+                status = "interrupted" if self._stopping else "succeeded"
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            self.counts.update({f"skipped_{k}": v for k, v in self.frontier.skipped.items()})
+            await self._flush()
+            self.counts.update(pages=self.progress.pages, requests=self.progress.requests,
+                               broken_links=self.progress.broken_links, sites=len(self.states))
+            await self.sink.close_run(self.run, status, self.counts)
+            self.metrics.run_finished(self.kind, status == "succeeded")
+        return status
+
+    async def _wait(self, workers: list[asyncio.Task[None]]) -> None:
+        done = asyncio.gather(*workers)
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(done), timeout=0.5 if self._stopping else 1.0)
+                return
+            except TimeoutError:
+                self._report_scheduler()
+                if self._stopping and time.monotonic() - self._stop_at > STOP_GRACE:
+                    for worker in workers:
+                        worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await done
+                    return
+
+    def stop(self) -> None:
+        """Graceful stop: no new requests; in-flight ones get a few seconds; results are kept."""
+        if not self._stopping:
+            self._stopping = True
+            self._stop_at = time.monotonic()
+            self.scheduler.close()
+
+    def _report_scheduler(self) -> None:
+        hosts, backed_off, queued = self.scheduler.stats()
+        self.metrics.set_scheduler(hosts, backed_off, queued, self.scheduler.in_flight)
+
+    # ------------------------------------------------------------------ queueing
+
+    def _enqueue(self, job: Job) -> None:
+        self._outstanding += 1
+        job.site.outstanding += 1
+        info = self.hosts.get(job.host)
+        if info is None:
+            info = self._new_host(job)
+        slot = self.scheduler.host(job.host)
+        if info.dead is not None:
+            self._finish_without_fetch(job, info.dead)
+        elif info.robots is not None and not self._robots_allow(info, job):
+            self._disallowed(job, info)
+        else:
+            self.scheduler.push(slot, job)
+
+    def _new_host(self, job: Job) -> HostInfo:
+        url = URL(job.url)
+        origin = f"{url.scheme}://{url.raw_authority}"
+        owner = self.frontier.site_of_host.get(job.host)
+        info = self.hosts[job.host] = HostInfo(job.host, origin, owner)
+        limits = None
+        if owner is not None:
+            lim = owner.site.limits
+            limits = Limits(lim.rate or self.settings.rate, lim.concurrency or self.settings.host_concurrency)
+        self.scheduler.host(job.host, limits)
+        self._spawn(self._prepare_host(info, url.host or "", url.port or 80))
+        return info
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _prepare_host(self, info: HostInfo, host: str, port: int) -> None:
+        slot = self.scheduler.host(info.key)
+        lookup = await self.resolver.lookup(host, port)
+        if not lookup.addrs or self.resolver.refuses(lookup):
+            reason = Reason.PRIVATE_ADDRESS if lookup.addrs else Reason.DNS
+            info.dead = FetchResult(url="", final_url="", method="GET", status=None, error=reason,
+                                    error_detail=lookup.error, started_at=datetime.now(UTC))
+            self._drain(slot, lambda job: self._finish_without_fetch(job, info.dead))  # type: ignore[arg-type]
+            return
+        self.scheduler.bind_ip(slot, lookup.ip_key)
+        policy = (info.site.site.limits.robots if info.site else None) or self.settings.robots
+        if policy is RobotsPolicy.IGNORE:
+            info.robots = Robots("allow_all", "robots.txt ignored by configuration")
+            self.scheduler.open_gate(slot)
+        else:
+            self._add_job(Job(f"{info.origin}/robots.txt", info.key, self._owner(info), FetchKind.ROBOTS, 0),
+                          slot, urgent=True)
+        if info.site is not None and self.settings.soft404_calibration:
+            probe = f"{info.origin}/govcrawl-{secrets.token_hex(8)}.html"
+            self._add_job(Job(probe, info.key, info.site, FetchKind.CALIBRATION, 0), slot, urgent=True)
+
+    def _owner(self, info: HostInfo) -> SiteState:
+        if info.site is not None:
+            return info.site
+        queued = self.scheduler.host(info.key).queue
+        return queued[0].site if queued else self.states[0]
+
+    def _add_job(self, job: Job, slot: HostSlot[Job], *, urgent: bool = False) -> None:
+        self._outstanding += 1
+        job.site.outstanding += 1
+        self.scheduler.push(slot, job, urgent=urgent)
+
+    def _drain(self, slot: HostSlot[Job], finish: Callable[[Job], None]) -> None:
+        jobs = list(slot.queue)
+        slot.queue.clear()
+        for job in jobs:
+            finish(job)
+        self.scheduler.open_gate(slot)
+
+    def _robots_allow(self, info: HostInfo, job: Job) -> bool:
+        assert info.robots is not None
+        return job.kind in (FetchKind.ROBOTS, FetchKind.CALIBRATION) or info.robots.allows(job.url)
+
+    # ------------------------------------------------------------------ workers
+
+    async def _worker(self) -> None:
+        while (lease := await self.scheduler.lease()) is not None:
+            try:
+                await self._process(lease)
+                await self._flush()
+            except Exception:  # a bug must cost one URL, not the night's run
+                log.exception("internal error on %s", lease.job.url)
+                self.scheduler.release(lease)
+                self._settle(lease.job, FetchResult(url=lease.job.url, final_url=lease.job.url, method="GET",
+                                                    status=None, error=Reason.CONNECTION,
+                                                    error_detail="internal error",
+                                                    started_at=datetime.now(UTC)),
+                             Verdict.UNVERIFIED, Reason.CONNECTION, "internal error")
+                await self._flush()
+
+    async def _process(self, lease: Lease[Job]) -> None:
+        job = lease.job
+        info = self.hosts[job.host]
+        if job.kind is FetchKind.TARGET:
+            result = await self.fetcher.fetch(job.url, "HEAD")
+            if result.error not in (Reason.DNS, Reason.PRIVATE_ADDRESS, Reason.TLS) and not (
+                    result.status and 200 <= result.status < 300):
+                # Many servers answer HEAD wrongly (405, 404, 500): only GET is evidence.
+                result = await self.fetcher.fetch(job.url, "GET", max_body=TARGET_BODY_BYTES)
+        elif job.kind is FetchKind.ROBOTS:
+            result = await self.fetcher.fetch(job.url, "GET", max_body=MAX_ROBOTS_BYTES)
+        elif job.kind is FetchKind.CALIBRATION:
+            result = await self.fetcher.fetch(job.url, "GET", max_body=CALIBRATION_BYTES)
+        else:
+            result = await self.fetcher.fetch(job.url, "GET")
+        self.progress.requests += 1
+        if self._retry(lease, result):
+            return
+        self.scheduler.release(lease)
+        self.scheduler.succeeded(lease.host)
+        if job.kind is FetchKind.ROBOTS:
+            self._robots_done(job, info, result)
+        elif job.kind is FetchKind.CALIBRATION:
+            self._calibration_done(job, info, result)
+        else:
+            self._judge_and_settle(job, info, result)
+
+    def _retry(self, lease: Lease[Job], result: FetchResult) -> bool:
+        job = lease.job
+        if self._stopping or not is_retryable(result) or job.attempt >= self.settings.retries:
+            return False
+        throttle = backoff_delay(result.status, result.retry_after, lease.host.backoff_level,
+                                 base=self.settings.retry_base_delay, cap=self.settings.max_backoff)
+        if result.retry_after is not None and result.retry_after > self.settings.max_backoff:
+            return False  # the server asks for longer than we may wait: give up as rate_limited
+        delay = throttle or self.settings.retry_base_delay * (2 ** job.attempt)
+        if throttle:
+            self.metrics.backoff("rate_limited" if result.status == 429 else "server_error")
+        else:
+            self.metrics.backoff("timeout" if result.error else "server_error")
+        job.attempt += 1
+        self.scheduler.release(lease, backoff=delay)
+        self.scheduler.push(lease.host, job, urgent=job.kind in (FetchKind.ROBOTS, FetchKind.CALIBRATION),
+                            front=True)
+        return True
+
+    # ------------------------------------------------------------------ host preparation results
+
+    def _robots_done(self, job: Job, info: HostInfo, result: FetchResult) -> None:
+        robots = info.robots = Robots.from_fetch(result)
+        slot = self.scheduler.host(info.key)
+        verdict = Verdict.OK if robots.mode != "disallow_all" else Verdict.UNVERIFIED
+        self._record(job, result, verdict, None if verdict is Verdict.OK else Reason.ROBOTS_DISALLOWED,
+                     robots.why)
+        self._done(job)
+        if robots.unreachable is not None:
+            # The host itself did not answer: every link to it fails the same way (evidence: this fetch).
+            info.dead = result
+            self._drain(slot, lambda j: self._finish_without_fetch(j, result))
+            return
+        delay = robots.crawl_delay()
+        if delay > slot.limits.interval:
+            slot.crawl_delay = delay
+            self.metrics.backoff("crawl_delay")
+        self._drain(slot, lambda j: self.scheduler.push(slot, j) if self._robots_allow(info, j)
+                    else self._disallowed(j, info))
+
+    def _calibration_done(self, job: Job, info: HostInfo, result: FetchResult) -> None:
+        if result.error is None and result.status and result.status < 300 and result.body:
+            doc = Document.from_bytes(result.final_url, result.body, result.charset)
+            info.profile = Soft404Profile.learn(result, doc)
+        self._record(job, result, Verdict.OK, None, "soft-404 calibration")
+        self._done(job)
+
+    # ------------------------------------------------------------------ verdicts
+
+    def _judge_and_settle(self, job: Job, info: HostInfo, result: FetchResult) -> None:
+        parsed: ParsedPage | None = None
+        doc: Document | None = None
+        soft = waf = empty = False
+        if result.error is None and result.status and 200 <= result.status < 300 and _is_html(result):
+            doc = Document.from_bytes(result.final_url, result.body, result.charset)
+            parsed = parse_page(doc)
+            waf = looks_like_waf(parsed.title, "")
+            soft = parsed.soft404_text or (info.profile is not None and info.profile.matches(result, doc))
+            empty = parsed.text_length == 0 and not parsed.links and parsed.redirect_to is None
+        is_page = job.kind is FetchKind.PAGE
+        verdict, reason = judge(result, soft_404=soft, waf=waf, empty=empty, is_page=is_page)
+        detail = result.error_detail
+        if reason is Reason.BODY_TOO_LARGE:
+            detail = f"body larger than {self.settings.max_body_bytes} bytes; parsed the first part"
+        content_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest() if is_page and result.body \
+            else None
+        self._record(job, result, verdict, reason, detail, content_hash)
+        if is_page:
+            self.progress.pages += 1
+            self.metrics.page_done()
+        self._settle(job, result, verdict, reason, detail, record=False)
+        if doc is not None and parsed is not None and verdict is not Verdict.BROKEN:
+            in_scope = self.frontier.site_of_host.get(host_key(result.final_url)) is job.site
+            if is_page and in_scope:
+                for observer in self.observers:
+                    observer(job, doc, parsed)
+                if job.parse:
+                    self._follow_links(job, parsed)
+
+    def _follow_links(self, job: Job, parsed: ParsedPage) -> None:
+        site = job.site
+        on_homepage = job.depth == 0
+        links = list(parsed.links)
+        if parsed.redirect_to:
+            links.append(_redirect_link(parsed))
+        for link in links:
+            depth = job.depth if link.element in (Element.META_REFRESH, Element.JS_LOCATION) else job.depth + 1
+            edge = Edge(site.site.code, job.url, link.text, link.element, on_homepage)
+            offer, new = self.frontier.offer(link.url, depth, edge, site)
+            if offer is Offer.NEW:
+                assert new is not None
+                self._enqueue(new)
+            elif offer is Offer.KNOWN:
+                known = self.frontier.known(link.url)
+                if known.verdict is not Verdict.OK:
+                    self._report_edge(edge, link.url, known.verdict, known.reason, known.status)
+                elif self.settings.keep_all_links:
+                    self._link_record(edge, link.url, Verdict.OK, None)
+
+    def _finish_without_fetch(self, job: Job, shared: FetchResult) -> None:
+        """A job answered by a failure its whole host shares (DNS, refused, private address)."""
+        result = FetchResult(url=job.url, final_url=job.url, method="GET", status=shared.status,
+                             error=shared.error, error_detail=shared.error_detail,
+                             started_at=datetime.now(UTC))
+        verdict, reason = judge(result, is_page=job.kind is FetchKind.PAGE)
+        self._settle(job, result, verdict, reason, shared.error_detail)
+
+    def _disallowed(self, job: Job, info: HostInfo) -> None:
+        why = info.robots.why if info.robots else "robots.txt"
+        result = FetchResult(url=job.url, final_url=job.url, method="GET", status=None,
+                             started_at=datetime.now(UTC))
+        self._settle(job, result, Verdict.UNVERIFIED, Reason.ROBOTS_DISALLOWED, f"disallowed by {why}")
+
+    def _settle(self, job: Job, result: FetchResult, verdict: Verdict, reason: Reason | None, detail: str,
+                *, record: bool = True) -> None:
+        if record:
+            self._record(job, result, verdict, reason, detail)
+        edges, overflow = self.frontier.settle(job.url, verdict, reason, result.status)
+        if verdict is not Verdict.OK:
+            for edge in edges:
+                self._report_edge(edge, job.url, verdict, reason, result.status)
+            if overflow:
+                self._count("edges_not_listed", overflow)
+        elif self.settings.keep_all_links:
+            for edge in edges:
+                self._link_record(edge, job.url, verdict, reason)
+        site = job.site.site
+        if job.kind is FetchKind.PAGE:
+            if job.depth == 0 and job.url == site.url:
+                job.site.homepage_verdict, job.site.homepage_reason = verdict, reason
+                if verdict is Verdict.BROKEN:
+                    self._finding(site.code, "site.unreachable", Severity.CRITICAL, site.url,
+                                  {"reason": reason, "status": result.status, "detail": detail})
+            if verdict is Verdict.BROKEN:
+                self._finding(site.code, "page.broken", Severity.ERROR, job.url,
+                              {"reason": reason, "status": result.status, "depth": job.depth,
+                               "final_url": result.final_url, "detail": detail})
+        self._done(job)
+
+    def _done(self, job: Job) -> None:
+        self._outstanding -= 1
+        job.site.outstanding -= 1
+        if job.site.outstanding == 0:
+            self.progress.sites_done += 1
+            self.metrics.site_done()
+        if self._outstanding == 0:
+            self.scheduler.close()
+
+    # ------------------------------------------------------------------ records
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _count(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def _emit(self, record: Record) -> None:
+        # Verdicts are reached in synchronous code; the records wait here until the worker that
+        # produced them awaits the sink (`_flush`), so a full sink queue slows the workers down.
+        self._outbox.append(record)
+
+    async def _flush(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            for record in batch:
+                await self.sink.write(record)
+
+    def _record(self, job: Job, result: FetchResult, verdict: Verdict, reason: Reason | None, detail: str,
+                content_hash: str | None = None) -> None:
+        assert self.run is not None
+        t = result.timings
+        now = datetime.now(UTC)
+        self._count(f"fetch_{verdict}")
+        self.metrics.observe_fetch(job.kind, result.status, verdict, reason, result.size, t.total)
+        self._emit(FetchRecord(
+            run_id=self.run.run_id, seq=self._next_seq(), site=job.site.site.code, kind=job.kind,
+            url=job.url, final_url=result.final_url,
+            redirect_chain=tuple(h.url for h in result.redirects) + ((result.final_url,) if result.redirects
+                                                                     else ()),
+            method=result.method, status=result.status, verdict=verdict, reason=reason, detail=detail[:500],
+            dns_ms=_ms(t.dns), connect_ms=_ms(t.connect), first_byte_ms=_ms(t.first_byte),
+            total_ms=_ms(t.total), bytes=result.size, truncated=result.truncated,
+            content_type=result.content_type, content_hash=content_hash, etag=result.etag,
+            last_modified=result.last_modified, attempts=job.attempt + 1, depth=job.depth,
+            started_at=result.started_at or now, observed_at=now,
+        ))
+
+    def _report_edge(self, edge: Edge, target: str, verdict: Verdict, reason: Reason | None,
+                     status: int | None) -> None:
+        self._link_record(edge, target, verdict, reason)
+        check = "link.broken" if verdict is Verdict.BROKEN else "link.unverified"
+        if verdict is Verdict.BROKEN:
+            self.progress.broken_links += 1
+        severity = Severity.ERROR if verdict is Verdict.BROKEN else Severity.INFO
+        self._finding(edge.site, check, severity, edge.source,
+                      {"target": target, "reason": reason, "status": status, "element": edge.element,
+                       "anchor_text": edge.text, "on_homepage": edge.on_homepage})
+
+    def _link_record(self, edge: Edge, target: str, verdict: Verdict, reason: Reason | None) -> None:
+        assert self.run is not None
+        self._emit(LinkRecord(self.run.run_id, self._next_seq(), edge.site, edge.source, target, edge.text,
+                              edge.element, edge.on_homepage, verdict, reason, datetime.now(UTC)))
+
+    def _finding(self, site: str, check: str, severity: Severity, url: str, detail: dict[str, Any]) -> None:
+        assert self.run is not None
+        self._count(f"finding_{check}")
+        self.metrics.findings(check, 1)
+        self._emit(FindingRecord(self.run.run_id, self._next_seq(), site, check, severity, url, detail,
+                                 datetime.now(UTC)))
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+def _is_html(result: FetchResult) -> bool:
+    if result.content_type not in HTML_TYPES and not result.content_type.startswith("text/"):
+        return False
+    head = result.body[:1024]
+    return head.count(b"\x00") == 0  # a binary body served as text/html is not a page to parse
+
+
+def _redirect_link(parsed: ParsedPage) -> Link:
+    assert parsed.redirect_to is not None
+    element = Element.META_REFRESH if "refresh" in parsed.meta else Element.JS_LOCATION
+    return Link(parsed.redirect_to, "", element)

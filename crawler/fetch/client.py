@@ -1,0 +1,224 @@
+"""One HTTP fetch, with every redirect hop followed by hand and recorded.
+
+The only module that touches aiohttp's client. Every aiohttp/OS/TLS exception is translated to a
+`Reason` here (`classify_exception`), so nothing downstream ever sees a library exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from crawler.config import Settings
+from crawler.fetch.resolver import PrivateAddressError, Resolver
+from crawler.types import FetchResult, Hop, Reason, Timings
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def classify_exception(exc: BaseException) -> tuple[Reason, str]:
+    """The one place that decides what a transport failure means."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, PrivateAddressError) or isinstance(getattr(exc, "os_error", None), PrivateAddressError):
+        return Reason.PRIVATE_ADDRESS, text
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError | ssl.SSLError):
+        return Reason.TLS, text
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return Reason.DNS, text
+    if isinstance(exc, TimeoutError):  # includes aiohttp's ServerTimeoutError / ConnectionTimeoutError
+        return Reason.TIMEOUT, text
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return Reason.REFUSED, text
+        if exc.os_error.errno is None and not isinstance(exc.os_error, ConnectionError):
+            return Reason.DNS, text  # our resolver's failures carry no errno
+        return Reason.CONNECTION, text
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return Reason.CONNECTION, text
+    raise exc
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass(slots=True)
+class _Clock:
+    """Timestamps of the first hop, filled by aiohttp's trace hooks."""
+
+    start: float = field(default_factory=time.perf_counter)
+    dns_start: float | None = None
+    dns: float | None = None
+    connect_start: float | None = None
+    connect: float | None = None
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+
+    def clock(ctx: SimpleNamespace) -> _Clock | None:
+        found = ctx.trace_request_ctx
+        return found if isinstance(found, _Clock) else None
+
+    async def dns_start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        if (c := clock(ctx)) and c.dns_start is None:
+            c.dns_start = time.perf_counter()
+
+    async def dns_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        if (c := clock(ctx)) and c.dns_start is not None and c.dns is None:
+            c.dns = time.perf_counter() - c.dns_start
+
+    async def conn_start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        if (c := clock(ctx)) and c.connect_start is None:
+            c.connect_start = time.perf_counter()
+
+    async def conn_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        if (c := clock(ctx)) and c.connect_start is not None and c.connect is None:
+            c.connect = time.perf_counter() - c.connect_start
+
+    trace.on_dns_resolvehost_start.append(dns_start)
+    trace.on_dns_resolvehost_end.append(dns_end)
+    trace.on_connection_create_start.append(conn_start)
+    trace.on_connection_create_end.append(conn_end)
+    return trace
+
+
+class Fetcher:
+    def __init__(self, settings: Settings, resolver: Resolver) -> None:
+        self.settings = settings
+        self.resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Fetcher:
+        s = self.settings
+        ssl_context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+        connector = aiohttp.TCPConnector(
+            resolver=self.resolver,
+            limit=s.global_concurrency,
+            limit_per_host=0,  # the scheduler owns per-host limits
+            ssl=ssl_context,
+            use_dns_cache=False,  # the resolver caches; aiohttp's cache would hide its errors
+            enable_cleanup_closed=True,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout,
+                                          sock_read=s.first_byte_timeout),
+            headers={"User-Agent": s.user_agent, "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"},
+            trace_configs=[_trace_config()],
+            auto_decompress=True,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+        await self.resolver.close()
+
+    async def fetch(self, url: str, method: str = "GET", *, max_body: int | None = None,
+                    headers: dict[str, str] | None = None) -> FetchResult:
+        """Fetch ``url``; never raises for network trouble (the result carries the reason)."""
+        started_at = datetime.now(UTC)
+        clock = _Clock()
+        hops: list[Hop] = []
+        state: dict[str, Any] = {"url": url, "status": None, "first_byte": None}
+        try:
+            async with asyncio.timeout(self.settings.total_timeout):
+                return await self._follow(url, method, max_body, headers or {}, clock, hops, started_at,
+                                          state)
+        except Exception as exc:  # noqa: BLE001 - translated in one place, re-raised if unknown
+            reason, detail = classify_exception(exc)
+        return FetchResult(
+            url=url, final_url=state["url"], method=method, status=None, redirects=tuple(hops),
+            error=reason, error_detail=detail[:300], started_at=started_at,
+            timings=Timings(clock.dns, clock.connect, state["first_byte"], time.perf_counter() - clock.start),
+        )
+
+    async def _follow(self, url: str, method: str, max_body: int | None, headers: dict[str, str],
+                      clock: _Clock, hops: list[Hop], started_at: datetime, state: dict[str, Any]
+                      ) -> FetchResult:
+        assert self._session is not None, "Fetcher used outside 'async with'"
+        seen = {url}
+        current = url
+        while True:
+            state["url"] = current
+            async with self._session.request(method, URL(current, encoded=True), allow_redirects=False,
+                                             headers=headers, trace_request_ctx=clock) as resp:
+                if state["first_byte"] is None:
+                    state["first_byte"] = time.perf_counter() - clock.start
+                location = resp.headers.get("Location")
+                if resp.status in REDIRECT_STATUSES and location:
+                    target = str(resp.url.join(URL(location)).with_fragment(None))
+                    hops.append(Hop(current, resp.status, target))
+                    error = None
+                    if target in seen:
+                        error = Reason.REDIRECT_LOOP
+                    elif len(hops) > self.settings.max_redirects:
+                        error = Reason.TOO_MANY_REDIRECTS
+                    if error is not None:
+                        return self._result(url, current, method, resp, hops, clock, state, started_at,
+                                            b"", 0, False, error)
+                    seen.add(target)
+                    current = target
+                    continue
+                body, size, truncated = b"", 0, False
+                if method != "HEAD" and max_body != 0:
+                    body, size, truncated = await self._read(resp, max_body or self.settings.max_body_bytes)
+                return self._result(url, current, method, resp, hops, clock, state, started_at,
+                                    body, size, truncated, None)
+
+    @staticmethod
+    async def _read(resp: aiohttp.ClientResponse, cap: int) -> tuple[bytes, int, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > cap:
+                chunks.append(chunk[: cap - (size - len(chunk))])
+                # Drop the connection rather than draining a huge body we will not use.
+                with contextlib.suppress(Exception):
+                    resp.close()
+                return b"".join(chunks), size, True
+            chunks.append(chunk)
+        return b"".join(chunks), size, False
+
+    def _result(self, url: str, final: str, method: str, resp: aiohttp.ClientResponse, hops: list[Hop],
+                clock: _Clock, state: dict[str, Any], started_at: datetime, body: bytes, size: int,
+                truncated: bool, error: Reason | None) -> FetchResult:
+        h = resp.headers
+        return FetchResult(
+            url=url, final_url=final, method=method, status=resp.status, redirects=tuple(hops),
+            error=error, error_detail=f"{len(hops)} redirects" if error else "",
+            content_type=(resp.content_type or "").lower(), charset=resp.charset,
+            etag=h.get("ETag"), last_modified=h.get("Last-Modified"),
+            retry_after=parse_retry_after(h.get("Retry-After")),
+            body=body, size=size if method != "HEAD" else _content_length(h.get("Content-Length")),
+            truncated=truncated, started_at=started_at, server_header=h.get("Server", "")[:100],
+            timings=Timings(clock.dns, clock.connect, state["first_byte"], time.perf_counter() - clock.start),
+        )
+
+
+def _content_length(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0

@@ -1,0 +1,228 @@
+"""Politeness, owned by one scheduler — never by sleeping fetch tasks.
+
+Each host has a slot (queue, in-flight count, earliest next start, backoff); hosts that share an IP
+address (a site-cluster server) also share an IP slot with its own limits. Workers ask the scheduler
+for the next *ready* request: a host that must wait sits in a time-ordered heap and holds no worker,
+so one slow or throttled host never stalls the rest. The global concurrency cap is the number of
+workers. What to do after a response (how long to back off) is the pure `backoff_delay` policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+J = TypeVar("J")
+
+
+def backoff_delay(status: int | None, retry_after: float | None, level: int, *, base: float,
+                  cap: float, rng: Callable[[], float] = random.random) -> float:
+    """Seconds a host must rest after a throttling answer (429/503), or 0.
+
+    Retry-After wins when the server gives it; otherwise exponential with "full jitter" between
+    half and all of ``base * 2**level``, so many crawlers do not come back in lockstep.
+    """
+    if status not in (429, 503):
+        return 0.0
+    if retry_after is not None:
+        return min(retry_after, cap)
+    ceiling = min(cap, base * (2 ** level))
+    return ceiling * (0.5 + 0.5 * rng())
+
+
+@dataclass(eq=False, slots=True)
+class Limits:
+    rate: float  # request starts per second
+    concurrency: int
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.rate
+
+
+@dataclass(eq=False, slots=True)
+class IpSlot:
+    key: str
+    limits: Limits
+    in_flight: int = 0
+    next_start: float = 0.0
+    blocked: set[HostSlot] = field(default_factory=set)  # hosts waiting only for this IP
+
+
+@dataclass(eq=False, slots=True)
+class HostSlot(Generic[J]):
+    key: str
+    limits: Limits
+    ip: IpSlot | None = None
+    queue: deque[J] = field(default_factory=deque)
+    urgent: deque[J] = field(default_factory=deque)  # robots.txt, calibration: run before the gate opens
+    gate_open: bool = False  # False until the host is resolved and its robots.txt known
+    in_flight: int = 0
+    next_start: float = 0.0
+    backoff_until: float = 0.0
+    backoff_level: int = 0
+    crawl_delay: float = 0.0
+    in_heap: bool = False
+    requests: int = 0
+
+    @property
+    def interval(self) -> float:
+        return max(self.limits.interval, self.crawl_delay)
+
+    def has_work(self) -> bool:
+        return bool(self.urgent) or (self.gate_open and bool(self.queue))
+
+
+@dataclass(frozen=True, slots=True)
+class Lease(Generic[J]):
+    job: J
+    host: HostSlot[J]
+    started: float
+
+
+class Scheduler(Generic[J]):
+    def __init__(self, default_host: Limits, default_ip: Limits,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.default_host = default_host
+        self.default_ip = default_ip
+        self.clock = clock
+        self.hosts: dict[str, HostSlot[J]] = {}
+        self.ips: dict[str, IpSlot] = {}
+        self._heap: list[tuple[float, int, HostSlot[J]]] = []
+        self._counter = itertools.count()
+        self._wake = asyncio.Event()
+        self._closed = False
+        self.in_flight = 0
+
+    # ------------------------------------------------------------------ host registry
+
+    def host(self, key: str, limits: Limits | None = None) -> HostSlot[J]:
+        slot = self.hosts.get(key)
+        if slot is None:
+            slot = self.hosts[key] = HostSlot(key, limits or self.default_host)
+        return slot
+
+    def bind_ip(self, host: HostSlot[J], ip_key: str | None, limits: Limits | None = None) -> None:
+        if ip_key is None:
+            return
+        ip = self.ips.get(ip_key)
+        if ip is None:
+            ip = self.ips[ip_key] = IpSlot(ip_key, limits or self.default_ip)
+        host.ip = ip
+
+    def forget(self, host: HostSlot[J]) -> None:
+        """Drop an idle host's slot, so memory follows active hosts, not every host ever seen."""
+        if not host.has_work() and not host.queue and host.in_flight == 0 and not host.in_heap:
+            self.hosts.pop(host.key, None)
+
+    # ------------------------------------------------------------------ queueing
+
+    def push(self, host: HostSlot[J], job: J, *, urgent: bool = False, front: bool = False) -> None:
+        target = host.urgent if urgent else host.queue
+        if front:
+            target.appendleft(job)
+        else:
+            target.append(job)
+        self._schedule(host)
+
+    def open_gate(self, host: HostSlot[J]) -> None:
+        host.gate_open = True
+        self._schedule(host)
+
+    def _schedule(self, host: HostSlot[J]) -> None:
+        if host.in_heap or not host.has_work() or host.in_flight >= host.limits.concurrency:
+            return
+        ready = max(host.next_start, host.backoff_until)
+        host.in_heap = True
+        heapq.heappush(self._heap, (ready, next(self._counter), host))
+        self._wake.set()
+
+    # ------------------------------------------------------------------ leasing
+
+    async def lease(self) -> Lease[J] | None:
+        """The next request whose host and IP may start now; None once closed."""
+        while not self._closed:
+            lease, wait = self._try_lease()
+            if lease is not None:
+                return lease
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+        return None
+
+    def _try_lease(self) -> tuple[Lease[J] | None, float | None]:
+        now = self.clock()
+        while self._heap:
+            ready, _, host = self._heap[0]
+            if ready > now:
+                return None, ready - now
+            heapq.heappop(self._heap)
+            host.in_heap = False
+            if not host.has_work() or host.in_flight >= host.limits.concurrency:
+                continue  # rescheduled by release()
+            ready = max(host.next_start, host.backoff_until)
+            if ready > now:
+                self._schedule(host)
+                continue
+            ip = host.ip
+            if ip is not None:
+                if ip.in_flight >= ip.limits.concurrency:
+                    ip.blocked.add(host)
+                    continue
+                if ip.next_start > now:
+                    host.in_heap = True
+                    heapq.heappush(self._heap, (ip.next_start, next(self._counter), host))
+                    continue
+                ip.in_flight += 1
+                ip.next_start = now + ip.limits.interval
+            job = host.urgent.popleft() if host.urgent else host.queue.popleft()
+            host.in_flight += 1
+            host.requests += 1
+            host.next_start = now + host.interval
+            self.in_flight += 1
+            self._schedule(host)
+            return Lease(job, host, now), 0.0
+        return None, None
+
+    def release(self, lease: Lease[J], *, backoff: float = 0.0) -> None:
+        """The request is over. ``backoff`` > 0 rests the host; 0 after success resets its level."""
+        host = lease.host
+        host.in_flight -= 1
+        self.in_flight -= 1
+        now = self.clock()
+        if backoff > 0:
+            host.backoff_until = max(host.backoff_until, now + backoff)
+            host.backoff_level += 1
+        ip = host.ip
+        if ip is not None:
+            ip.in_flight -= 1
+            waiting, ip.blocked = ip.blocked, set()
+            for other in waiting:
+                self._schedule(other)
+        self._schedule(host)
+
+    def succeeded(self, host: HostSlot[J]) -> None:
+        host.backoff_level = 0
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+
+    # ------------------------------------------------------------------ introspection
+
+    def stats(self) -> tuple[int, int, int]:
+        """(active hosts, hosts backed off now, queued requests)."""
+        now = self.clock()
+        backed_off = sum(1 for h in self.hosts.values() if h.backoff_until > now)
+        queued = sum(len(h.queue) + len(h.urgent) for h in self.hosts.values())
+        return len(self.hosts), backed_off, queued

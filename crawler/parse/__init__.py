@@ -1,0 +1,1 @@
+"""Parse stage: bytes → decoded Document → extracted values (links, meta, dates, list items)."""
