@@ -164,6 +164,7 @@ class Fetcher:
         current = url
         while True:
             state["url"] = current
+            self.resolver.check_literal(URL(current, encoded=True).host or "")
             async with self._session.request(method, URL(current, encoded=True), allow_redirects=False,
                                              headers=headers, trace_request_ctx=clock) as resp:
                 if state["first_byte"] is None:

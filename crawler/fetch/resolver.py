@@ -134,6 +134,17 @@ class Resolver(AbstractResolver):
             return Lookup(addrs, pinned=False, error=f"resolves to non-public address {addrs[0][0]}")
         return Lookup(addrs, pinned=False)
 
+    def check_literal(self, host: str) -> None:
+        """aiohttp never asks a resolver about IP-literal hosts, so we must: raise if one is refused."""
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return
+        if any(rule.matches(host) for rule in self.rules):
+            return
+        if is_private(host.strip("[]")) and not any(fnmatch.fnmatchcase(host, p) for p in self.allow_private):
+            raise PrivateAddressError(None, f"{host} is a non-public address")
+
     def refuses(self, lookup: Lookup) -> bool:
         return bool(lookup.addrs) and bool(lookup.error)
 
