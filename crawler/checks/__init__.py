@@ -1,0 +1,1 @@
+"""Checks that turn parsed pages and crawl observations into findings."""

@@ -1,0 +1,181 @@
+"""Column list pages: items, pagination, column names, data endpoints, column discovery."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from crawler.parse.document import Document
+from crawler.parse.listing import (
+    ColumnLink,
+    column_links,
+    extract_list,
+    homepage_items,
+    looks_like_column_url,
+    trs_pages,
+)
+from crawler.types import ListItem
+
+TODAY = date(2023, 11, 28)
+BASE = "http://www.x.gov.cn/xxgk/tzgg/index.html"
+
+NAV = (
+    '<div class="nav"><ul><li><a href="/">首页</a></li><li><a href="/zwgk/">政务公开</a></li>'
+    '<li><a href="/xxgk/tzgg/">通知公告</a></li><li><a href="/hdjl/">互动交流</a></li></ul></div>'
+)
+
+
+def doc(body: str, head: str = "", url: str = BASE) -> Document:
+    return Document.from_text(url, f"<html><head>{head}</head><body>{body}</body></html>")
+
+
+def test_trs_list_with_pagination_script() -> None:
+    body = (
+        NAV + '<div class="position">当前位置：<a href="/">首页</a> &gt; <a href="/xxgk/">信息公开</a> &gt; '
+        '<a href="./">通知公告</a></div><ul class="list">'
+        '<li><a href="./202311/t20231120_3.html" title="关于某某工作的通知（全文）">关于某某工作的通知</a>'
+        "<span>2023-11-20</span></li>"
+        '<li><a href="./202311/t20231115_2.html">关于某某的公告</a><span>[11-15]</span></li>'
+        '<li><a href="./202311/t20231101_1.html">关于某某的公示</a><span>2023/11/01</span></li></ul>'
+        '<div class="page"><script>var countPage = 3; createPageHTML(countPage, 0, "index", "html");</script>'
+        "</div>"
+    )
+    result = extract_list(doc(body, "<title>通知公告_某某市</title>"), TODAY)
+    assert result.is_list
+    assert result.items == (
+        ListItem(
+            "关于某某工作的通知（全文）",
+            "http://www.x.gov.cn/xxgk/tzgg/202311/t20231120_3.html",
+            date(2023, 11, 20),
+        ),
+        ListItem(
+            "关于某某的公告", "http://www.x.gov.cn/xxgk/tzgg/202311/t20231115_2.html", date(2023, 11, 15)
+        ),
+        ListItem(
+            "关于某某的公示", "http://www.x.gov.cn/xxgk/tzgg/202311/t20231101_1.html", date(2023, 11, 1)
+        ),
+    )
+    assert result.next_pages == (
+        "http://www.x.gov.cn/xxgk/tzgg/index_1.html",
+        "http://www.x.gov.cn/xxgk/tzgg/index_2.html",
+    )
+    assert result.column_name == "通知公告"
+
+
+def test_column_name_and_type_from_meta() -> None:
+    head = '<meta name="ColumnName" content="工作动态"><meta name="ColumnType" content="工作动态">'
+    result = extract_list(doc("<p>空</p>", head), TODAY)
+    assert (result.column_name, result.column_type) == ("工作动态", "工作动态")
+    assert not result.is_list and result.items == ()
+
+
+def test_column_name_falls_back_to_title() -> None:
+    assert extract_list(doc("<p>x</p>", "<title>人事信息 - 某某局</title>"), TODAY).column_name == "人事信息"
+
+
+def test_hanweb_cdata_records() -> None:
+    records = "".join(
+        f"<record><![CDATA[<li><a href='/art/2023/11/{d}/art_12_{d}.html' title='标题{d}'>标题{d}</a>"
+        f"<span>2023-11-{d}</span></li>]]></record>"
+        for d in (20, 10)
+    )
+    body = (
+        f'<div id="12345"><script type="text/xml"><datastore><nextgroup><![CDATA[<a href="x"></a>]]>'
+        f"</nextgroup><recordset>{records}</recordset></datastore></script></div>"
+        "<script>var u = '/module/web/jpage/dataproxy.jsp?page=1&webid=1&columnid=12';</script>"
+    )
+    result = extract_list(doc(body, url="http://www.x.gov.cn/col/col12/index.html"), TODAY)
+    assert result.is_list
+    assert result.items == (
+        ListItem("标题20", "http://www.x.gov.cn/art/2023/11/20/art_12_20.html", date(2023, 11, 20)),
+        ListItem("标题10", "http://www.x.gov.cn/art/2023/11/10/art_12_10.html", date(2023, 11, 10)),
+    )
+    assert result.data_urls == (
+        "http://www.x.gov.cn/module/web/jpage/dataproxy.jsp?page=1&webid=1&columnid=12",
+    )
+
+
+def test_table_list() -> None:
+    rows = "".join(
+        f'<tr><td><a href="/zfxxgk/{n}.html">规范性文件第{n}号</a></td><td>2023年10月{n}日</td></tr>'
+        for n in range(10, 15)
+    )
+    result = extract_list(doc(NAV + f"<table><tr><th>标题</th><th>日期</th></tr>{rows}</table>"), TODAY)
+    assert result.is_list
+    assert [i.date for i in result.items] == [date(2023, 10, n) for n in range(10, 15)]
+
+
+def test_list_without_dates_is_still_a_list_but_menus_are_not() -> None:
+    items = "".join(f'<li><a href="/ldxx/{n}.html">领导{n}</a></li>' for n in range(4))
+    result = extract_list(doc(NAV + f'<ul class="ldlist">{items}</ul>'), TODAY)
+    assert result.is_list
+    assert [i.url for i in result.items] == [f"http://www.x.gov.cn/ldxx/{n}.html" for n in range(4)]
+    assert all(i.date is None for i in result.items)
+    assert not extract_list(doc(NAV), TODAY).is_list
+
+
+def test_links_with_dates_as_siblings() -> None:
+    body = "".join(f'<a href="/xw/{n}.html">新闻标题{n}</a><span>(11-{n:02d})</span><br>' for n in (3, 2, 1))
+    result = extract_list(doc(f"<div>{body}</div>"), TODAY)
+    assert [i.date for i in result.items] == [date(2023, 11, 3), date(2023, 11, 2), date(2023, 11, 1)]
+
+
+def test_article_page_related_list_is_not_a_list_page() -> None:
+    related = "".join(
+        f'<li><a href="/xw/{n}.html">相关新闻{n}</a><span>2023-11-0{n}</span></li>' for n in (1, 2, 3)
+    )
+    head = '<meta name="ArticleTitle" content="某某新闻">'
+    result = extract_list(doc(f"<h1>某某新闻</h1><p>正文</p><ul>{related}</ul>", head), TODAY)
+    assert not result.is_list
+
+
+def test_pagination_links() -> None:
+    body = (
+        '<div class="pages"><a href="index.html">首页</a><a href="index_1.html">2</a>'
+        '<a href="list.jsp?page=2">下一页</a><a href="/xw/more.html">尾页</a>'
+        '<a href="javascript:;">上一页</a></div>'
+    )
+    assert extract_list(doc(body), TODAY).next_pages == (
+        "http://www.x.gov.cn/xxgk/tzgg/index_1.html",
+        "http://www.x.gov.cn/xxgk/tzgg/list.jsp?page=2",
+        "http://www.x.gov.cn/xw/more.html",
+    )
+
+
+def test_trs_newer_signature() -> None:
+    assert trs_pages("'page_div', 3, 1, 'list', 'shtml', 60", "", "http://x.gov.cn/a/list.shtml") == [
+        "http://x.gov.cn/a/list.shtml",
+        "http://x.gov.cn/a/list_1.shtml",
+        "http://x.gov.cn/a/list_2.shtml",
+    ]
+    assert trs_pages("n, 0", "", "http://x.gov.cn/a/") == []  # unknown page count
+
+
+def test_looks_like_column_url() -> None:
+    assert looks_like_column_url("http://x.gov.cn/col/col1234/index.html")
+    assert looks_like_column_url("http://x.gov.cn/xxgk/tzgg/")
+    assert not looks_like_column_url("http://x.gov.cn/xxgk/tzgg/202311/t20231120_1.html")
+    assert not looks_like_column_url("http://x.gov.cn/art/2023/11/20/index.html")
+
+
+def test_homepage_items_and_column_links() -> None:
+    body = (
+        NAV
+        + '<div class="box"><div class="hd"><span>政务要闻</span><a href="/xw/zwyw/">更多&gt;&gt;</a></div>'
+        '<ul><li><a href="/xw/zwyw/1.html">要闻一</a><span>11-27</span></li>'
+        '<li><a href="/xw/zwyw/2.html">要闻二</a><span>11-20</span></li></ul></div>'
+        '<div class="box"><div class="hd"><h3>通知公告</h3><a href="/col/col99/index.html">more</a></div>'
+        '<ul><li><a href="/tz/1.html">通知一</a></li>'
+        '<li><a href="/tz/2.html">通知二</a><i>2023-10-01</i></li></ul>'
+        "</div>"
+    )
+    home = doc(body, url="http://www.x.gov.cn/")
+    assert homepage_items(home, TODAY) == (
+        ListItem("要闻一", "http://www.x.gov.cn/xw/zwyw/1.html", date(2023, 11, 27)),
+        ListItem("要闻二", "http://www.x.gov.cn/xw/zwyw/2.html", date(2023, 11, 20)),
+        ListItem("通知二", "http://www.x.gov.cn/tz/2.html", date(2023, 10, 1)),
+    )
+    links = column_links(home)
+    assert ColumnLink("http://www.x.gov.cn/xw/zwyw/", "政务要闻", True) in links
+    assert ColumnLink("http://www.x.gov.cn/col/col99/index.html", "通知公告", True) in links
+    assert ColumnLink("http://www.x.gov.cn/zwgk/", "政务公开", False) in links
+    assert all(not link.url.endswith(".html") or "/col/" in link.url for link in links)
