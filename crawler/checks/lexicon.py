@@ -1,0 +1,132 @@
+"""The curated spam lexicon (crawler/data/spam_lexicon.tsv) and spam-ish link-host patterns.
+
+The raw public word lists are far too broad for government pages (they flag 体育, 彩票, 网络, 招聘 ...), so
+the project ships a small curated list instead; crawler/data/README.md says how it was curated.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import ahocorasick
+
+Strength = Literal["strong", "weak"]
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "spam_lexicon.tsv"
+_CATEGORIES = frozenset({"gambling", "porn", "fake_docs", "other"})
+_STRENGTHS = frozenset({"strong", "weak", "allow"})
+
+# Full-width ASCII (ＡＰＰ, ｂｅｔ３６５) is a cheap evasion; folding it keeps string offsets unchanged.
+_FOLD = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+# Host substrings of gambling brands and their usual pinyin; each one is long and specific enough not to
+# occur inside ordinary words ("bet" alone would hit alphabet / tibet / beta).
+_HOST_SUBSTRINGS = (
+    "bet365", "365bet", "betway", "188bet", "12bet", "10bet", "dafabet", "vwin", "casino", "baccarat",
+    "xinpujing", "weinisiren", "taiyangcheng", "kaiyuanqipai", "liuhecai", "shishicai",
+)  # fmt: skip
+# Gambling-site naming: an abbreviation glued to 3+ digits (hg0088 皇冠, xpj3344 新葡京, ylc8888 娱乐城,
+# amjs 澳门金沙, tyc 太阳城, wns/vns 威尼斯人) — mirrors are numbered because the names get blocked.
+_HOST_RE = re.compile(
+    r"(?:^|[.-])(?:xpj|amjs|ylc|hg|tyc|wns|vns|bet)\d{3,}|\d{3,}(?:xpj|amjs|ylc|bet)(?:[.-]|$)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    term: str
+    category: str
+    strength: str  # strong | weak | allow
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    term: str
+    category: str
+    strength: Strength
+    start: int  # offset in the text given to find()
+
+
+def fold(text: str) -> str:
+    """Lower-case and fold full-width ASCII; keeps offsets so matches point into the original text."""
+    return text.translate(_FOLD).lower()
+
+
+def spam_host(host: str) -> str | None:
+    """The gambling host pattern `host` matches, or None. Government hosts never match."""
+    host = host.lower().rstrip(".")
+    if host.endswith(".gov.cn") or not host:
+        return None
+    for needle in _HOST_SUBSTRINGS:
+        if needle in host:
+            return needle
+    found = _HOST_RE.search(host)
+    return found.group(0).strip(".-") if found else None
+
+
+class Lexicon:
+    def __init__(self, entries: Iterable[Entry], version: str) -> None:
+        self.version = version
+        self.entries = tuple(entries)
+        self._automaton = ahocorasick.Automaton()
+        for entry in self.entries:
+            self._automaton.add_word(fold(entry.term), entry)
+        self._automaton.make_automaton()
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_PATH) -> Lexicon:
+        """Parse the TSV and build the automaton once per path (it is immutable, so share it)."""
+        return _load_cached(path)
+
+    @classmethod
+    def parse(cls, text: str) -> Lexicon:
+        version = ""
+        entries: list[Entry] = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.startswith("#"):
+                if line.startswith("# version:"):
+                    version = line.split(":", 1)[1].strip()
+                continue
+            if not line.strip():
+                continue
+            term, category, strength = line.split("\t")[:3]
+            if category not in _CATEGORIES or strength not in _STRENGTHS or not term.strip():
+                raise ValueError(f"spam lexicon line {number}: bad entry {line!r}")
+            entries.append(Entry(term.strip(), category, strength))
+        if not version:
+            raise ValueError("spam lexicon: no '# version:' header")
+        return cls(entries, version)
+
+    def __len__(self) -> int:
+        return sum(1 for entry in self.entries if entry.strength != "allow")
+
+    def find(self, text: str) -> list[Match]:
+        """Spam terms in `text`, in order; matches inside an allow phrase or a longer match are dropped."""
+        spans: list[tuple[int, int, Entry]] = []
+        for end, entry in self._automaton.iter(fold(text)):
+            spans.append((end - len(entry.term) + 1, end + 1, entry))
+        # Longest first at each start, so one forward sweep can drop every span nested in an earlier one.
+        spans.sort(key=lambda span: (span[0], -span[1]))
+        matches: list[Match] = []
+        covered_to = -1
+        for start, end, entry in spans:
+            if end <= covered_to:
+                continue
+            covered_to = end
+            if entry.strength != "allow":
+                matches.append(Match(entry.term, entry.category, _strength(entry), start))
+        return matches
+
+
+def _strength(entry: Entry) -> Strength:
+    return "strong" if entry.strength == "strong" else "weak"
+
+
+@functools.cache
+def _load_cached(path: Path) -> Lexicon:
+    return Lexicon.parse(path.read_text(encoding="utf-8"))
