@@ -109,6 +109,7 @@ def test_blank_column_and_explanations() -> None:
     assert blank.check == COLUMN_BLANK
     assert judge_column(obs(NEWS, None, items=0, note="栏目正在建设中"), POLICY, TODAY) == []
     assert judge_column(obs(BASIC, None, items=0, note="本单位不涉及此项业务，暂无信息"), POLICY, TODAY) == []
+    assert explains_empty("本栏目暂无信息。因本单位本年度未制定新的规划计划，故无相关内容。")
     assert not explains_empty("暂无信息")
     assert not explains_empty("")
 

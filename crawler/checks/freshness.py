@@ -88,7 +88,7 @@ DEFAULT_CLASSES: tuple[ColumnClass, ...] = (
 # the column is being built; phrases like "本单位不涉及" / "无此项业务" / "不适用" say why it stays empty.
 _REASON_RE = re.compile(
     r"正在建设|建设中|不涉及|无此项|无该项|不适用|未设立|未设置|暂未开展|未开展|没有开展|无相关(业务|职能|事项)"
-    r"|不属于|无需公开|不予公开|依法不公开|因为|由于"
+    r"|不属于|无需公开|不予公开|依法不公开|因为|由于|因本(单位|机关|部门)|未制定|未出台|未发生"
 )
 
 
