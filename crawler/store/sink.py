@@ -40,7 +40,7 @@ def record_to_json(record: Record) -> bytes:
 
 
 def _fields(record: Record) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[union-attr]
+    return {name: getattr(record, name) for name in record.__slots__}
 
 
 class JsonlSink:
