@@ -1,0 +1,1 @@
+"""Frontier: URL normalisation, de-duplication and scheduling of what to fetch next."""
