@@ -26,7 +26,8 @@ from crawler.engine import Crawl
 from crawler.errors import StoreError, UserError
 from crawler.metrics import Metrics
 from crawler.registry import load_registry
-from crawler.store.sink import JsonlSink, Sink
+from crawler.runner import resolve_dsn, run_once
+from crawler.types import Site
 
 log = logging.getLogger("govcrawl")
 
@@ -112,78 +113,45 @@ def _duration(text: str) -> timedelta:
     return timedelta(**{units[text[-1]]: int(text[:-1])})
 
 
-# ---------------------------------------------------------------------- store
-
-
-def resolve_dsn(settings: Settings) -> str:
-    if settings.dsn:
-        return settings.dsn
-    from crawler.store.embedded import EmbeddedError, ensure_embedded
-
-    try:
-        return ensure_embedded(settings.data_dir)
-    except EmbeddedError as exc:
-        raise StoreError(f"embedded PostgreSQL: {exc}") from None
-
-
-async def open_sink(settings: Settings, metrics: Metrics) -> tuple[Sink, str]:
-    if settings.out is not None:
-        return JsonlSink(settings.out, settings.sink_queue), str(settings.out)
-    from crawler.store.admin import migrate
-    from crawler.store.postgres import PostgresSink
-
-    dsn = resolve_dsn(settings)
-    try:
-        await migrate(dsn)
-    except OSError as exc:
-        raise StoreError(f"cannot reach PostgreSQL: {exc}") from None
-    return PostgresSink(dsn, queue_size=settings.sink_queue), _redact(dsn)
-
-
-def _redact(dsn: str) -> str:
-    if "@" in dsn and ":" in dsn.split("@")[0]:
-        head, tail = dsn.split("@", 1)
-        return head.rsplit(":", 1)[0] + ":***@" + tail
-    return dsn
-
-
 # ---------------------------------------------------------------------- run
 
 
-async def crawl(settings: Settings, sites: list[Any], kind: str) -> int:
+async def crawl(settings: Settings, sites: list[Site], kind: str) -> int:
     metrics = Metrics()
-    sink, where = await open_sink(settings, metrics)
-    engine = Crawl(settings, sites, sink, metrics, kind=kind)
     loop = asyncio.get_running_loop()
     stopped_by: list[int] = []
+    engines: list[Crawl] = []
 
     def on_signal(signum: int) -> None:
         stopped_by.append(signum)
         log.warning("signal %s: stopping; results collected so far are kept", signal.Signals(signum).name)
-        engine.stop()
+        for engine in engines:
+            engine.stop()
+
+    def on_start(engine: Crawl) -> None:
+        engines.append(engine)
+        progress_task.append(asyncio.create_task(_show_progress(engine)))
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
+    progress_task: list[asyncio.Task[None]] = []
     metrics_runner = await _serve_metrics(metrics, settings.metrics_port) if settings.metrics_port else None
-    progress = asyncio.create_task(_show_progress(engine))
     try:
-        status = await engine.execute()
+        outcome = await run_once(settings, sites, kind, metrics, on_start)
     finally:
-        progress.cancel()
+        for task in progress_task:
+            task.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         if settings.pushgateway:
             await asyncio.to_thread(metrics.push, settings.pushgateway, "govcrawl_run")
-    p = engine.progress
-    summary = {"event": "run_finished", "status": status, "run_id": engine.run.run_id if engine.run else None,
-               "sites": p.sites_total, "pages": p.pages, "requests": p.requests, "broken_links": p.broken_links,
-               "seconds": round(time.monotonic() - p.started, 1), "results": where, **engine.counts}
-    _print_summary(summary)
+    _print_summary({"event": "run_finished", "status": outcome.status, "run_id": outcome.run_id,
+                    "results": outcome.where, **outcome.summary})
     if stopped_by:
         return 128 + stopped_by[0]
-    return EXIT_OK if status == "succeeded" else EXIT_FAILED
+    return EXIT_OK if outcome.status == "succeeded" else EXIT_FAILED
 
 
 async def _serve_metrics(metrics: Metrics, port: int) -> Any:
@@ -237,8 +205,8 @@ async def demo(settings: Settings, n_sites: int, seed: int) -> int:
         log.info("simulated web: %d sites; registry %s", n_sites, registry)
         code = await crawl(settings, load_registry(registry), "adhoc")
     if settings.out is None:
-        sys.stdout.write(f"results are in PostgreSQL: psql \"$(govcrawl db dsn)\" -c "
-                         f"\"select check, count(*) from findings group by 1 order by 2 desc\"\n")
+        sys.stdout.write("results are in PostgreSQL: psql \"$(govcrawl db dsn)\" -c "
+                         "\"select check, count(*) from findings group by 1 order by 2 desc\"\n")
     return code
 
 
@@ -249,8 +217,8 @@ def _demo_settings(settings: Settings, web: Any) -> Settings:
     return replace(settings, resolve=tuple(web.resolve_rules) + settings.resolve,
                    nameservers=(web.nameserver,), rate=max(settings.rate, 20.0),
                    host_concurrency=max(settings.host_concurrency, 4), ip_rate=max(settings.ip_rate, 200.0),
-                   ip_concurrency=max(settings.ip_concurrency, 32), total_timeout=min(settings.total_timeout, 5.0),
-                   retry_base_delay=0.5)
+                   ip_concurrency=max(settings.ip_concurrency, 32),
+                   total_timeout=min(settings.total_timeout, 5.0), retry_base_delay=0.5)
 
 
 async def db_command(args: argparse.Namespace) -> int:
@@ -299,7 +267,7 @@ def _run_async(coro_fn: Callable[[], Awaitable[int]]) -> int:
         import uvloop
     except ImportError:  # uvloop is not available on every platform
         return asyncio.run(wrapper())
-    return uvloop.run(wrapper())  # type: ignore[no-any-return]
+    return uvloop.run(wrapper())
 
 
 def main(argv: list[str] | None = None) -> int:

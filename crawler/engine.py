@@ -14,36 +14,42 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from yarl import URL
 
+from crawler.checks.columns import PageView
+from crawler.checks.freshness import FreshnessPolicy
+from crawler.checks.integrity import compare_cloaking, looks_spam_or_parked, page_view
+from crawler.checks.lexicon import Lexicon
+from crawler.checks.site import SiteInspector, SiteOutcome
 from crawler.checks.verdict import is_retryable, judge, looks_like_waf
 from crawler.config import Settings
 from crawler.fetch.client import Fetcher
 from crawler.fetch.resolver import Resolver
 from crawler.frontier.frontier import Edge, Frontier, Job, Offer, SiteState
 from crawler.frontier.politeness import HostSlot, Lease, Limits, Scheduler, backoff_delay
-from crawler.frontier.urls import host_key
 from crawler.frontier.robots import MAX_ROBOTS_BYTES, Robots
+from crawler.frontier.urls import host_key
 from crawler.metrics import Metrics
 from crawler.parse.document import Document
-from crawler.parse.extract import parse_page
-from crawler.parse.soft404 import Soft404Profile
+from crawler.parse.extract import page_title, parse_page, visible_text
+from crawler.parse.soft404 import Soft404Profile, text_fingerprint
 from crawler.store.sink import Sink
 from crawler.types import (
+    ColumnRecord,
     Element,
     FetchKind,
     FetchRecord,
     FetchResult,
     FindingRecord,
-    Link,
+    Hop,
     LinkRecord,
     ParsedPage,
-    Record,
     Reason,
+    Record,
     RobotsPolicy,
     RunInfo,
     Severity,
@@ -56,6 +62,12 @@ log = logging.getLogger("govcrawl.engine")
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
 TARGET_BODY_BYTES = 64 * 1024  # enough of a GET-fallback body to recognise a soft-404
 CALIBRATION_BYTES = 256 * 1024
+# How search engines ask: cloaked pages show spam only to these (and to visitors arriving from them).
+CRAWLER_HEADERS = {
+    "User-Agent": "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+    "Referer": "https://www.baidu.com/s?wd=site",
+}
+PREPARATION = (FetchKind.ROBOTS, FetchKind.CALIBRATION)  # run before a host's gate opens
 STOP_GRACE = 3.0  # seconds in-flight requests get to finish after a stop signal
 
 
@@ -79,9 +91,6 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
 
 
-PageObserver = Callable[[Job, Document, ParsedPage], None]
-
-
 class Crawl:
     def __init__(self, settings: Settings, sites: list[Any], sink: Sink, metrics: Metrics, *,
                  kind: str = "adhoc", today: date | None = None) -> None:
@@ -91,6 +100,7 @@ class Crawl:
         self.kind = kind
         self.today = today or date.today()
         self.states = [SiteState(site) for site in sites]
+        self._site_states = {state.site.code: state for state in self.states}
         self.frontier = Frontier(settings.max_pages, settings.max_depth, settings.max_url_length,
                                  settings.check_external)
         for state in self.states:
@@ -103,7 +113,9 @@ class Crawl:
         self.fetcher = Fetcher(settings, self.resolver)
         self.hosts: dict[str, HostInfo] = {}
         self.progress = Progress(sites_total=len(self.states))
-        self.observers: list[PageObserver] = []
+        self.policy = FreshnessPolicy()
+        self.lexicon = Lexicon.load()
+        self.inspectors: dict[str, SiteInspector] = {}
         self.run: RunInfo | None = None
         self._seq = 0
         self._outstanding = 0
@@ -131,6 +143,7 @@ class Crawl:
                 workers = [asyncio.create_task(self._worker())
                            for _ in range(self.settings.global_concurrency)]
                 await self._wait(workers)
+                self._finish_sites()
                 status = "interrupted" if self._stopping else "succeeded"
         finally:
             for task in list(self._tasks):
@@ -174,6 +187,10 @@ class Crawl:
     def _enqueue(self, job: Job) -> None:
         self._outstanding += 1
         job.site.outstanding += 1
+        self._route(job)
+
+    def _route(self, job: Job) -> None:
+        """Queue a job (or its next redirect hop) on its host, unless the host already decided it."""
         info = self.hosts.get(job.host)
         if info is None:
             info = self._new_host(job)
@@ -183,10 +200,10 @@ class Crawl:
         elif info.robots is not None and not self._robots_allow(info, job):
             self._disallowed(job, info)
         else:
-            self.scheduler.push(slot, job)
+            self.scheduler.push(slot, job, urgent=job.kind in PREPARATION)
 
     def _new_host(self, job: Job) -> HostInfo:
-        url = URL(job.url)
+        url = URL(job.current)
         origin = f"{url.scheme}://{url.raw_authority}"
         owner = self.frontier.site_of_host.get(job.host)
         info = self.hosts[job.host] = HostInfo(job.host, origin, owner)
@@ -216,12 +233,17 @@ class Crawl:
         policy = (info.site.site.limits.robots if info.site else None) or self.settings.robots
         if policy is RobotsPolicy.IGNORE:
             info.robots = Robots("allow_all", "robots.txt ignored by configuration")
+            self._calibrate(info, slot)
             self.scheduler.open_gate(slot)
         else:
             self._add_job(Job(f"{info.origin}/robots.txt", info.key, self._owner(info), FetchKind.ROBOTS, 0),
                           slot, urgent=True)
-        if info.site is not None and self.settings.soft404_calibration:
-            probe = f"{info.origin}/govcrawl-{secrets.token_hex(8)}.html"
+
+    def _calibrate(self, info: HostInfo, slot: HostSlot[Job]) -> None:
+        """Learn how a site host answers a URL that cannot exist (after robots.txt: it sets the pace)."""
+        probe = f"{info.origin}/govcrawl-{secrets.token_hex(8)}.html"
+        allowed = info.robots is None or info.robots.allows(probe)
+        if info.site is not None and self.settings.soft404_calibration and allowed:
             self._add_job(Job(probe, info.key, info.site, FetchKind.CALIBRATION, 0), slot, urgent=True)
 
     def _owner(self, info: HostInfo) -> SiteState:
@@ -244,7 +266,7 @@ class Crawl:
 
     def _robots_allow(self, info: HostInfo, job: Job) -> bool:
         assert info.robots is not None
-        return job.kind in (FetchKind.ROBOTS, FetchKind.CALIBRATION) or info.robots.allows(job.url)
+        return job.kind in PREPARATION or info.robots.allows(job.current)
 
     # ------------------------------------------------------------------ workers
 
@@ -265,30 +287,79 @@ class Crawl:
 
     async def _process(self, lease: Lease[Job]) -> None:
         job = lease.job
-        info = self.hosts[job.host]
-        if job.kind is FetchKind.TARGET:
-            result = await self.fetcher.fetch(job.url, "HEAD")
-            if result.error not in (Reason.DNS, Reason.PRIVATE_ADDRESS, Reason.TLS) and not (
-                    result.status and 200 <= result.status < 300):
-                # Many servers answer HEAD wrongly (405, 404, 500): only GET is evidence.
-                result = await self.fetcher.fetch(job.url, "GET", max_body=TARGET_BODY_BYTES)
-        elif job.kind is FetchKind.ROBOTS:
-            result = await self.fetcher.fetch(job.url, "GET", max_body=MAX_ROBOTS_BYTES)
-        elif job.kind is FetchKind.CALIBRATION:
-            result = await self.fetcher.fetch(job.url, "GET", max_body=CALIBRATION_BYTES)
-        else:
-            result = await self.fetcher.fetch(job.url, "GET")
+        method, max_body, headers = self._request_shape(job)
+        result = await self.fetcher.fetch(job.current, method, max_body=max_body, headers=headers, follow=False,
+                                          on_send=lambda: self.scheduler.sent(lease))
         self.progress.requests += 1
         if self._retry(lease, result):
             return
         self.scheduler.release(lease)
         self.scheduler.succeeded(lease.host)
+        if result.location is not None:
+            self._next_hop(job, result)
+            return
+        result = self._whole_chain(job, result)
+        if method == "HEAD" and _head_unreliable(result):
+            # Many servers answer HEAD wrongly (405, 404, 500): only a GET is evidence.
+            job.restart("GET")
+            self._route(job)
+            return
+        self._conclude(job, result)
+
+    def _request_shape(self, job: Job) -> tuple[str, int | None, dict[str, str] | None]:
+        """Method, body cap and extra headers for a job of each kind."""
+        kind = job.kind
+        if kind is FetchKind.TARGET:
+            return job.method or "HEAD", TARGET_BODY_BYTES, None
+        if kind is FetchKind.ROBOTS:
+            return "GET", MAX_ROBOTS_BYTES, None
+        if kind is FetchKind.CALIBRATION:
+            return "GET", CALIBRATION_BYTES, None
+        if kind is FetchKind.CLOAKING:
+            return "GET", None, CRAWLER_HEADERS
+        if kind is FetchKind.OUTBOUND:
+            return "GET", TARGET_BODY_BYTES, None
+        return "GET", None, None
+
+    def _next_hop(self, job: Job, result: FetchResult) -> None:
+        assert result.location is not None and result.status is not None
+        hop = Hop(job.current, result.status, result.location)
+        visited = {job.url, job.current, *(h.url for h in job.chain)}
+        chain = (*job.chain, hop)
+        elapsed = job.elapsed + (result.timings.total or 0.0)
+        error = None
+        if result.location in visited:
+            error = Reason.REDIRECT_LOOP
+        elif len(chain) > self.settings.max_redirects:
+            error = Reason.TOO_MANY_REDIRECTS
+        if error is not None:
+            self._conclude(job, replace(result, url=job.url, final_url=job.current, redirects=chain, error=error,
+                                        error_detail=f"{len(chain)} redirects", location=None,
+                                        timings=replace(result.timings, total=elapsed)))
+            return
+        job.chain, job.current, job.elapsed, job.attempt = chain, result.location, elapsed, 0
+        job.host = host_key(result.location)
+        self._route(job)
+
+    @staticmethod
+    def _whole_chain(job: Job, result: FetchResult) -> FetchResult:
+        """The result of the last hop, seen as the answer to the job's original URL."""
+        if not job.chain:
+            return result
+        total = job.elapsed + (result.timings.total or 0.0)
+        return replace(result, url=job.url, final_url=job.current, redirects=job.chain,
+                       timings=replace(result.timings, total=total))
+
+    def _conclude(self, job: Job, result: FetchResult) -> None:
+        info = self.hosts[job.home]
         if job.kind is FetchKind.ROBOTS:
             self._robots_done(job, info, result)
         elif job.kind is FetchKind.CALIBRATION:
             self._calibration_done(job, info, result)
+        elif job.kind in (FetchKind.CLOAKING, FetchKind.OUTBOUND):
+            self._content_done(job, result)
         else:
-            self._judge_and_settle(job, info, result)
+            self._judge_and_settle(job, self.hosts[job.host], result)
 
     def _retry(self, lease: Lease[Job], result: FetchResult) -> bool:
         job = lease.job
@@ -305,14 +376,13 @@ class Crawl:
             self.metrics.backoff("timeout" if result.error else "server_error")
         job.attempt += 1
         self.scheduler.release(lease, backoff=delay)
-        self.scheduler.push(lease.host, job, urgent=job.kind in (FetchKind.ROBOTS, FetchKind.CALIBRATION),
-                            front=True)
+        self.scheduler.push(lease.host, job, urgent=job.kind in PREPARATION, front=True)
         return True
 
     # ------------------------------------------------------------------ host preparation results
 
     def _robots_done(self, job: Job, info: HostInfo, result: FetchResult) -> None:
-        robots = info.robots = Robots.from_fetch(result)
+        robots = info.robots = Robots.from_fetch(result, redirected=bool(job.chain))
         slot = self.scheduler.host(info.key)
         verdict = Verdict.OK if robots.mode != "disallow_all" else Verdict.UNVERIFIED
         self._record(job, result, verdict, None if verdict is Verdict.OK else Reason.ROBOTS_DISALLOWED,
@@ -325,15 +395,17 @@ class Crawl:
             return
         delay = robots.crawl_delay()
         if delay > slot.limits.interval:
-            slot.crawl_delay = delay
+            self.scheduler.slow_down(slot, delay)
             self.metrics.backoff("crawl_delay")
+        self._calibrate(info, slot)
         self._drain(slot, lambda j: self.scheduler.push(slot, j) if self._robots_allow(info, j)
                     else self._disallowed(j, info))
 
     def _calibration_done(self, job: Job, info: HostInfo, result: FetchResult) -> None:
         if result.error is None and result.status and result.status < 300 and result.body:
             doc = Document.from_bytes(result.final_url, result.body, result.charset)
-            info.profile = Soft404Profile.learn(result, doc)
+            info.profile = Soft404Profile.learn(job.url, result.final_url, result.status, page_title(doc),
+                                                visible_text(doc))
         self._record(job, result, Verdict.OK, None, "soft-404 calibration")
         self._done(job)
 
@@ -347,7 +419,7 @@ class Crawl:
             doc = Document.from_bytes(result.final_url, result.body, result.charset)
             parsed = parse_page(doc)
             waf = looks_like_waf(parsed.title, "")
-            soft = parsed.soft404_text or (info.profile is not None and info.profile.matches(result, doc))
+            soft = parsed.soft404_text or self._matches_error_page(info, job, result, doc, parsed)
             empty = parsed.text_length == 0 and not parsed.links and parsed.redirect_to is None
         is_page = job.kind is FetchKind.PAGE
         verdict, reason = judge(result, soft_404=soft, waf=waf, empty=empty, is_page=is_page)
@@ -357,26 +429,116 @@ class Crawl:
         content_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest() if is_page and result.body \
             else None
         self._record(job, result, verdict, reason, detail, content_hash)
-        if is_page:
-            self.progress.pages += 1
-            self.metrics.page_done()
         self._settle(job, result, verdict, reason, detail, record=False)
-        if doc is not None and parsed is not None and verdict is not Verdict.BROKEN:
+        if doc is not None and parsed is not None and verdict is Verdict.OK:
             in_scope = self.frontier.site_of_host.get(host_key(result.final_url)) is job.site
             if is_page and in_scope:
-                for observer in self.observers:
-                    observer(job, doc, parsed)
+                self._inspect(job, doc, parsed)
                 if job.parse:
                     self._follow_links(job, parsed)
+            elif job.kind is FetchKind.TARGET:
+                self._check_outbound(job, doc)
+        elif verdict is Verdict.OK and self._wants_content(job, result):
+            self._enqueue_extra(job, FetchKind.OUTBOUND)
+
+    @staticmethod
+    def _matches_error_page(info: HostInfo, job: Job, result: FetchResult, doc: Document,
+                            parsed: ParsedPage) -> bool:
+        profile = info.profile
+        if profile is None or profile.status != result.status:
+            return False  # the host answers unknown URLs honestly: nothing to compare
+        return profile.matches(result.final_url, result.status or 0, parsed.title, parsed.text_length,
+                               text_fingerprint(visible_text(doc)), requested_url=job.url)
+
+    # ------------------------------------------------------------------ site checks
+
+    def _inspector(self, state: SiteState) -> SiteInspector:
+        inspector = self.inspectors.get(state.site.code)
+        if inspector is None:
+            inspector = self.inspectors[state.site.code] = SiteInspector(state.site, self.today, self.policy,
+                                                                         self.lexicon)
+        return inspector
+
+    def _inspect(self, job: Job, doc: Document, parsed: ParsedPage) -> None:
+        inspector = self._inspector(job.site)
+        for found in inspector.observe(PageView(job.url, doc.url, job.depth, doc, parsed)):
+            self._finding(job.site.site.code, found.check, found.severity, found.url, found.detail)
+        if job.depth == 0:
+            self._enqueue_extra(job, FetchKind.CLOAKING)
+
+    def _wants_content(self, job: Job, result: FetchResult) -> bool:
+        """An off-site page (not a file) that answered HEAD: fetch it to see what it serves now."""
+        return (job.kind is FetchKind.TARGET and job.via is not None and job.via.element is Element.A
+                and job.host not in self.frontier.site_of_host and result.method == "HEAD"
+                and result.content_type in HTML_TYPES)
+
+    def _enqueue_extra(self, job: Job, kind: FetchKind) -> None:
+        extra = Job(job.url, job.host, job.site, kind, job.depth, via=job.via)
+        self._add_job(extra, self.scheduler.host(job.host))
+
+    def _check_outbound(self, job: Job, doc: Document) -> None:
+        if job.via is None or job.host in self.frontier.site_of_host:
+            return
+        spam = looks_spam_or_parked(doc, self.lexicon)
+        if spam is not None:
+            self._finding(job.via.site, "security.spam_outbound", Severity.CRITICAL, job.via.source,
+                          {"target": job.url, "anchor_text": job.via.text, **spam})
+
+    def _content_done(self, job: Job, result: FetchResult) -> None:
+        ok = result.error is None and result.status is not None and 200 <= result.status < 300
+        self._record(job, result, Verdict.OK if ok else Verdict.UNVERIFIED, None if ok else result.error,
+                     result.error_detail)
+        if ok and _is_html(result):
+            doc = Document.from_bytes(result.final_url, result.body, result.charset)
+            if job.kind is FetchKind.OUTBOUND:
+                self._check_outbound(job, doc)
+            else:
+                self._compare_cloaking(job, doc, result)
+        self._done(job)
+
+    def _compare_cloaking(self, job: Job, doc: Document, result: FetchResult) -> None:
+        inspector = self._inspector(job.site)
+        if inspector.homepage_view is None:
+            return
+        seen_as_crawler = page_view(doc, frozenset(job.site.site.hosts), self.lexicon)
+        difference = compare_cloaking(inspector.homepage_view, seen_as_crawler)
+        if difference is not None:
+            self._finding(job.site.site.code, "security.cloaking", Severity.CRITICAL, job.url,
+                          {**difference, "as": CRAWLER_HEADERS["User-Agent"], "referer": CRAWLER_HEADERS["Referer"]})
+
+    def _finish_sites(self) -> None:
+        """Site-level judgements (columns, homepage, veto) once every page of the run has been seen."""
+        for state in self.states:
+            code = state.site.code
+            outcome = self._inspector(state).finish()
+            for found in outcome.findings:
+                self._finding(code, found.check, found.severity, found.url, found.detail)
+            self._column_records(code, outcome)
+            veto = outcome.columns.veto
+            self.metrics.set_site(code, state.counts.get("broken_links", 0),
+                                  veto.stale_news_notice + veto.stale_basic, veto.blank, {
+                                      "unreachable": state.homepage_verdict is Verdict.BROKEN,
+                                      "homepage_stale": veto.homepage_veto,
+                                      "columns_stale": veto.stale_news_notice >= self.policy.stale_news_notice_veto,
+                                      "columns_basic_stale": veto.stale_basic >= self.policy.stale_basic_veto,
+                                      "columns_blank": veto.blank >= self.policy.blank_veto,
+                                      "security": any(k.startswith("security.") for k in outcome.pages_per_problem),
+                                  })
+
+    def _column_records(self, code: str, outcome: SiteOutcome) -> None:
+        assert self.run is not None
+        now = datetime.now(UTC)
+        for obs in outcome.columns.observations:
+            self._emit(ColumnRecord(self.run.run_id, self._next_seq(), code, obs.url, obs.name, obs.column_class,
+                                    obs.newest_date, obs.newest_url, obs.item_count, obs.date_source or "none",
+                                    now))
 
     def _follow_links(self, job: Job, parsed: ParsedPage) -> None:
         site = job.site
         on_homepage = job.depth == 0
-        links = list(parsed.links)
-        if parsed.redirect_to:
-            links.append(_redirect_link(parsed))
-        for link in links:
-            depth = job.depth if link.element in (Element.META_REFRESH, Element.JS_LOCATION) else job.depth + 1
+        for link in parsed.links:
+            redirect = link.element in (Element.META_REFRESH, Element.JS_LOCATION)
+            depth = job.depth if redirect else job.depth + 1
             edge = Edge(site.site.code, job.url, link.text, link.element, on_homepage)
             offer, new = self.frontier.offer(link.url, depth, edge, site)
             if offer is Offer.NEW:
@@ -391,16 +553,22 @@ class Crawl:
 
     def _finish_without_fetch(self, job: Job, shared: FetchResult) -> None:
         """A job answered by a failure its whole host shares (DNS, refused, private address)."""
-        result = FetchResult(url=job.url, final_url=job.url, method="GET", status=shared.status,
-                             error=shared.error, error_detail=shared.error_detail,
+        result = FetchResult(url=job.url, final_url=job.current, method="GET", status=shared.status,
+                             redirects=job.chain, error=shared.error, error_detail=shared.error_detail,
                              started_at=datetime.now(UTC))
+        if job.kind is not FetchKind.PAGE and job.kind is not FetchKind.TARGET:
+            self._conclude(job, result)
+            return
         verdict, reason = judge(result, is_page=job.kind is FetchKind.PAGE)
         self._settle(job, result, verdict, reason, shared.error_detail)
 
     def _disallowed(self, job: Job, info: HostInfo) -> None:
         why = info.robots.why if info.robots else "robots.txt"
-        result = FetchResult(url=job.url, final_url=job.url, method="GET", status=None,
+        result = FetchResult(url=job.url, final_url=job.current, method="GET", status=None, redirects=job.chain,
                              started_at=datetime.now(UTC))
+        if job.kind in (FetchKind.CLOAKING, FetchKind.OUTBOUND):
+            self._done(job)  # an extra look we may not take: nothing to report
+            return
         self._settle(job, result, Verdict.UNVERIFIED, Reason.ROBOTS_DISALLOWED, f"disallowed by {why}")
 
     def _settle(self, job: Job, result: FetchResult, verdict: Verdict, reason: Reason | None, detail: str,
@@ -464,6 +632,9 @@ class Crawl:
         t = result.timings
         now = datetime.now(UTC)
         self._count(f"fetch_{verdict}")
+        if job.kind is FetchKind.PAGE:
+            self.progress.pages += 1
+            self.metrics.page_done()
         self.metrics.observe_fetch(job.kind, result.status, verdict, reason, result.size, t.total)
         self._emit(FetchRecord(
             run_id=self.run.run_id, seq=self._next_seq(), site=job.site.site.code, kind=job.kind,
@@ -484,6 +655,9 @@ class Crawl:
         check = "link.broken" if verdict is Verdict.BROKEN else "link.unverified"
         if verdict is Verdict.BROKEN:
             self.progress.broken_links += 1
+            owner = self._site_states.get(edge.site)
+            if owner is not None:
+                owner.count("broken_links")
         severity = Severity.ERROR if verdict is Verdict.BROKEN else Severity.INFO
         self._finding(edge.site, check, severity, edge.source,
                       {"target": target, "reason": reason, "status": status, "element": edge.element,
@@ -502,6 +676,12 @@ class Crawl:
                                  datetime.now(UTC)))
 
 
+def _head_unreliable(result: FetchResult) -> bool:
+    if result.error in (Reason.DNS, Reason.PRIVATE_ADDRESS, Reason.TLS):
+        return False  # a GET would fail the same way
+    return not (result.status is not None and 200 <= result.status < 300)
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
@@ -511,9 +691,3 @@ def _is_html(result: FetchResult) -> bool:
         return False
     head = result.body[:1024]
     return head.count(b"\x00") == 0  # a binary body served as text/html is not a page to parse
-
-
-def _redirect_link(parsed: ParsedPage) -> Link:
-    assert parsed.redirect_to is not None
-    element = Element.META_REFRESH if "refresh" in parsed.meta else Element.JS_LOCATION
-    return Link(parsed.redirect_to, "", element)

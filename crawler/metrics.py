@@ -68,6 +68,7 @@ CHECK_CODES: Final = frozenset(
     {
         # reachability and links (engine)
         "site.unreachable",  # homepage could not be opened
+        "site.veto",  # a counting rule of the column/homepage veto was hit (detail.item)
         "page.broken",  # a page of the site that does not open
         "link.broken",  # a link whose target is broken
         "link.unverified",  # a link whose target could not be verified (blocked, throttled ...)

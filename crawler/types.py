@@ -65,6 +65,8 @@ class FetchKind(enum.StrEnum):
     ROBOTS = "robots"
     CALIBRATION = "calibration"  # a random non-existent URL fetched to learn a host's soft-404 shape
     PROBE = "probe"  # homepage availability probe
+    CLOAKING = "cloaking"  # the homepage again, as a search-engine crawler would ask for it
+    OUTBOUND = "outbound"  # an external page's content, checked for spam or parking
 
 
 class RobotsPolicy(enum.StrEnum):
@@ -140,6 +142,7 @@ class FetchResult:
     timings: Timings = field(default_factory=Timings)
     started_at: datetime | None = None
     server_header: str = ""
+    location: str | None = None  # redirect target of a response returned unfollowed (follow=False)
 
 
 # --------------------------------------------------------------------------- parse
@@ -259,4 +262,21 @@ class SiteRecord:
     observed_at: datetime
 
 
-Record = FetchRecord | LinkRecord | FindingRecord | SiteRecord
+@dataclass(frozen=True, slots=True)
+class ColumnRecord:
+    """One column (栏目) as seen in one run: the freshness time series."""
+
+    run_id: int
+    seq: int
+    site: str
+    column_url: str  # the column's first list page
+    name: str
+    column_class: str  # news / notice_policy / basic / other
+    newest_date: date | None
+    newest_url: str | None
+    item_count: int
+    date_source: str  # list / article:meta:pubdate / ... / none
+    observed_at: datetime
+
+
+Record = FetchRecord | LinkRecord | FindingRecord | SiteRecord | ColumnRecord

@@ -30,6 +30,14 @@ def ready_host(s: Scheduler[str], key: str, ip: str | None = None):  # type: ign
     return slot
 
 
+def take(s: Scheduler[str]):  # type: ignore[no-untyped-def]
+    """Lease the next request and put it on the wire at once."""
+    lease, wait = s._try_lease()
+    if lease is not None:
+        s.sent(lease)
+    return lease, wait
+
+
 def test_backoff_policy_prefers_retry_after_and_caps_it() -> None:
     assert backoff_delay(429, 7.0, 0, base=2, cap=300) == 7.0
     assert backoff_delay(503, 1000.0, 0, base=2, cap=300) == 300
@@ -50,13 +58,33 @@ def test_rate_limit_spaces_request_starts_per_host() -> None:
     slot = ready_host(s, "a:80")
     for i in range(3):
         s.push(slot, f"a{i}")
-    first, _ = s._try_lease()
+    first, _ = take(s)
     assert first is not None and first.job == "a0"
-    second, wait = s._try_lease()
+    second, wait = take(s)
     assert second is None and wait == pytest.approx(0.5)
     clock.now += 0.5
-    second, _ = s._try_lease()
+    second, _ = take(s)
     assert second is not None and second.job == "a1"
+
+
+def test_spacing_counts_from_when_a_request_is_sent_not_leased() -> None:
+    s, clock = make(rate=2.0, conc=5, ip_rate=1000.0)
+    a = ready_host(s, "a:80", ip="10.0.0.1")
+    b = ready_host(s, "b:80", ip="10.0.0.1")
+    for job in ("a0", "a1"):
+        s.push(a, job)
+    s.push(b, "b0")
+    first, _ = s._try_lease()
+    assert first is not None
+    clock.now += 5  # the event loop was busy: the request has still not gone out
+    assert s._try_lease() == (None, None)  # neither host a nor another host on its IP may start
+    s.sent(first)
+    clock.now += 0.001
+    other, _ = take(s)
+    assert other is not None and other.job == "b0"  # the IP's own spacing is only 1 ms
+    clock.now += 0.1
+    lease, wait = s._try_lease()
+    assert lease is None and wait == pytest.approx(0.399)  # host a: 0.5 s after the send, not the lease
 
 
 def test_in_flight_limit_per_host_and_release_reopens() -> None:
@@ -67,13 +95,13 @@ def test_in_flight_limit_per_host_and_release_reopens() -> None:
     leases = []
     for _ in range(4):
         clock.now += 1
-        lease, _ = s._try_lease()
+        lease, _ = take(s)
         if lease:
             leases.append(lease)
     assert [lease.job for lease in leases] == ["a0", "a1"]
     s.release(leases[0])
     clock.now += 1
-    lease, _ = s._try_lease()
+    lease, _ = take(s)
     assert lease is not None and lease.job == "a2"
 
 
@@ -83,13 +111,13 @@ def test_ip_limits_are_shared_by_hosts_on_one_server() -> None:
     b = ready_host(s, "b:80", ip="10.0.0.1")
     s.push(a, "a0")
     s.push(b, "b0")
-    first, _ = s._try_lease()
+    first, _ = take(s)
     clock.now += 1
-    blocked, _ = s._try_lease()
+    blocked, _ = take(s)
     assert first is not None and blocked is None
     s.release(first)
     clock.now += 1
-    second, _ = s._try_lease()
+    second, _ = take(s)
     assert second is not None and second.job == "b0"
 
 
@@ -99,7 +127,7 @@ def test_backed_off_host_does_not_block_other_hosts() -> None:
     fast = ready_host(s, "fast:80")
     s.push(slow, "s0")
     s.push(slow, "s1")
-    lease, _ = s._try_lease()
+    lease, _ = take(s)
     assert lease is not None and lease.job == "s0"
     s.release(lease, backoff=60.0)  # e.g. a 429
     for i in range(3):
@@ -107,13 +135,13 @@ def test_backed_off_host_does_not_block_other_hosts() -> None:
     served = []
     for _ in range(3):
         clock.now += 0.01
-        lease, _ = s._try_lease()
+        lease, _ = take(s)
         assert lease is not None
         served.append(lease.job)
         s.release(lease)
     assert served == ["f0", "f1", "f2"]
     clock.now += 0.01
-    lease, wait = s._try_lease()
+    lease, wait = take(s)
     assert lease is None and wait is not None and 59 < wait <= 60
 
 
@@ -122,14 +150,14 @@ def test_closed_gate_holds_ordinary_requests_but_not_urgent_ones() -> None:
     slot = s.host("a:80")
     s.push(slot, "page")
     s.push(slot, "robots", urgent=True)
-    lease, _ = s._try_lease()
+    lease, _ = take(s)
     assert lease is not None and lease.job == "robots"
     s.release(lease)
     clock.now += 1
-    nothing, _ = s._try_lease()
+    nothing, _ = take(s)
     assert nothing is None
     s.open_gate(slot)
-    lease, _ = s._try_lease()
+    lease, _ = take(s)
     assert lease is not None and lease.job == "page"
 
 
@@ -139,8 +167,8 @@ def test_crawl_delay_widens_the_interval() -> None:
     slot.crawl_delay = 3.0
     s.push(slot, "a0")
     s.push(slot, "a1")
-    s._try_lease()
-    _, wait = s._try_lease()
+    take(s)
+    _, wait = take(s)
     assert wait == pytest.approx(3.0)
 
 

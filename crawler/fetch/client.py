@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import ssl
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import SimpleNamespace
@@ -72,6 +73,7 @@ class _Clock:
     dns: float | None = None
     connect_start: float | None = None
     connect: float | None = None
+    on_send: Callable[[], None] | None = None  # told once, when the first request's headers are out
 
 
 def _trace_config() -> aiohttp.TraceConfig:
@@ -97,6 +99,12 @@ def _trace_config() -> aiohttp.TraceConfig:
         if (c := clock(ctx)) and c.connect_start is not None and c.connect is None:
             c.connect = time.perf_counter() - c.connect_start
 
+    async def headers_sent(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        if (c := clock(ctx)) and c.on_send is not None:
+            callback, c.on_send = c.on_send, None
+            callback()
+
+    trace.on_request_headers_sent.append(headers_sent)
     trace.on_dns_resolvehost_start.append(dns_start)
     trace.on_dns_resolvehost_end.append(dns_end)
     trace.on_connection_create_start.append(conn_start)
@@ -138,17 +146,23 @@ class Fetcher:
         await self.resolver.close()
 
     async def fetch(self, url: str, method: str = "GET", *, max_body: int | None = None,
-                    headers: dict[str, str] | None = None) -> FetchResult:
-        """Fetch ``url``; never raises for network trouble (the result carries the reason)."""
+                    headers: dict[str, str] | None = None, follow: bool = True,
+                    on_send: Callable[[], None] | None = None) -> FetchResult:
+        """Fetch ``url``; never raises for network trouble (the result carries the reason).
+
+        With ``follow=False`` a redirect is returned as it is (``location`` set), so the caller can
+        schedule the next hop under its host's politeness limits like any other request. ``on_send``
+        is called when the request is on the wire (the politeness scheduler paces from then).
+        """
         started_at = datetime.now(UTC)
-        clock = _Clock()
+        clock = _Clock(on_send=on_send)
         hops: list[Hop] = []
         state: dict[str, Any] = {"url": url, "status": None, "first_byte": None}
         try:
             async with asyncio.timeout(self.settings.total_timeout):
                 return await self._follow(url, method, max_body, headers or {}, clock, hops, started_at,
-                                          state)
-        except Exception as exc:  # noqa: BLE001 - translated in one place, re-raised if unknown
+                                          state, follow)
+        except Exception as exc:  # translated in one place; unknown kinds are re-raised there
             reason, detail = classify_exception(exc)
         return FetchResult(
             url=url, final_url=state["url"], method=method, status=None, redirects=tuple(hops),
@@ -157,8 +171,8 @@ class Fetcher:
         )
 
     async def _follow(self, url: str, method: str, max_body: int | None, headers: dict[str, str],
-                      clock: _Clock, hops: list[Hop], started_at: datetime, state: dict[str, Any]
-                      ) -> FetchResult:
+                      clock: _Clock, hops: list[Hop], started_at: datetime, state: dict[str, Any],
+                      follow: bool) -> FetchResult:
         assert self._session is not None, "Fetcher used outside 'async with'"
         seen = {url}
         current = url
@@ -172,6 +186,9 @@ class Fetcher:
                 location = resp.headers.get("Location")
                 if resp.status in REDIRECT_STATUSES and location:
                     target = str(resp.url.join(URL(location)).with_fragment(None))
+                    if not follow:
+                        return replace(self._result(url, current, method, resp, hops, clock, state, started_at,
+                                                    b"", 0, False, None), location=target)
                     hops.append(Hop(current, resp.status, target))
                     error = None
                     if target in seen:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from crawler.frontier.urls import host_key, is_attachment, looks_like_trap
-from crawler.types import Element, FetchKind, Reason, Site, Verdict
+from crawler.types import Element, FetchKind, Hop, Reason, Site, Verdict
 
 PAGE_ELEMENTS = frozenset({Element.A, Element.AREA, Element.FRAME, Element.META_REFRESH, Element.JS_LOCATION})
 MAX_EDGES_PER_TARGET = 1000  # beyond this a target's referrers are counted, not listed
@@ -49,6 +49,23 @@ class Job:
     depth: int
     parse: bool = False  # extract links from it (a page within the depth budget)
     attempt: int = 0
+    via: Edge | None = None  # the first link that led here (evidence for content findings)
+    # Each redirect hop is its own scheduled request (the next hop may be on another host): where the
+    # job stands now, and the hops behind it.
+    current: str = ""
+    chain: tuple[Hop, ...] = ()
+    elapsed: float = 0.0  # seconds spent on earlier hops
+    method: str = ""  # "" = the kind's usual method
+    home: str = ""  # host key of `url`; `host` follows the redirects
+
+    def __post_init__(self) -> None:
+        self.current = self.current or self.url
+        self.home = self.home or self.host
+
+    def restart(self, method: str) -> None:
+        """Ask again from the original URL (a GET after a HEAD the server answered wrongly)."""
+        self.method, self.current, self.chain, self.elapsed = method, self.url, (), 0.0
+        self.host, self.attempt = self.home, 0
 
 
 class Offer(enum.Enum):
@@ -114,9 +131,9 @@ class Frontier:
             if owner.pages_queued >= self.max_pages:
                 return self._skip("max_pages"), None
             owner.pages_queued += 1
-            job = Job(url, host, owner, FetchKind.PAGE, depth, parse=depth < self.max_depth)
+            job = Job(url, host, owner, FetchKind.PAGE, depth, parse=depth < self.max_depth, via=edge)
         else:
-            job = Job(url, host, referrer, FetchKind.TARGET, depth)
+            job = Job(url, host, referrer, FetchKind.TARGET, depth, via=edge)
         self._pending[key] = [edge]
         return Offer.NEW, job
 

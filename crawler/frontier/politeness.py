@@ -5,6 +5,11 @@ address (a site-cluster server) also share an IP slot with its own limits. Worke
 for the next *ready* request: a host that must wait sits in a time-ordered heap and holds no worker,
 so one slow or throttled host never stalls the rest. The global concurrency cap is the number of
 workers. What to do after a response (how long to back off) is the pure `backoff_delay` policy.
+
+Spacing is measured from when a request actually went on the wire (`sent`), not from when it was
+leased: on a busy event loop the two can be tens of milliseconds apart, and pacing from the lease
+would let a late request and the next one reach the server back to back. Until a leased request is
+sent, its host and IP admit no other start.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import random
 import time
 from collections import deque
@@ -52,7 +58,7 @@ class IpSlot:
     key: str
     limits: Limits
     in_flight: int = 0
-    next_start: float = 0.0
+    next_start: float = 0.0  # math.inf while a leased request has not gone out yet
     blocked: set[HostSlot] = field(default_factory=set)  # hosts waiting only for this IP
 
 
@@ -65,11 +71,12 @@ class HostSlot(Generic[J]):
     urgent: deque[J] = field(default_factory=deque)  # robots.txt, calibration: run before the gate opens
     gate_open: bool = False  # False until the host is resolved and its robots.txt known
     in_flight: int = 0
-    next_start: float = 0.0
+    next_start: float = 0.0  # math.inf while a leased request has not gone out yet
     backoff_until: float = 0.0
     backoff_level: int = 0
     crawl_delay: float = 0.0
     in_heap: bool = False
+    heap_token: int = 0  # only the newest heap entry of a host counts; older ones are skipped
     requests: int = 0
 
     @property
@@ -80,11 +87,12 @@ class HostSlot(Generic[J]):
         return bool(self.urgent) or (self.gate_open and bool(self.queue))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False, slots=True)
 class Lease(Generic[J]):
     job: J
     host: HostSlot[J]
     started: float
+    sent_at: float | None = None
 
 
 class Scheduler(Generic[J]):
@@ -95,7 +103,7 @@ class Scheduler(Generic[J]):
         self.clock = clock
         self.hosts: dict[str, HostSlot[J]] = {}
         self.ips: dict[str, IpSlot] = {}
-        self._heap: list[tuple[float, int, HostSlot[J]]] = []
+        self._heap: list[tuple[float, int, int, HostSlot[J]]] = []
         self._counter = itertools.count()
         self._wake = asyncio.Event()
         self._closed = False
@@ -136,12 +144,18 @@ class Scheduler(Generic[J]):
         host.gate_open = True
         self._schedule(host)
 
-    def _schedule(self, host: HostSlot[J]) -> None:
-        if host.in_heap or not host.has_work() or host.in_flight >= host.limits.concurrency:
+    def _schedule(self, host: HostSlot[J], *, force: bool = False) -> None:
+        if (host.in_heap and not force) or not host.has_work() or host.in_flight >= host.limits.concurrency:
             return
         ready = max(host.next_start, host.backoff_until)
+        if ready == math.inf:
+            return  # rescheduled by sent()
+        self._push_heap(host, ready)
+
+    def _push_heap(self, host: HostSlot[J], ready: float) -> None:
         host.in_heap = True
-        heapq.heappush(self._heap, (ready, next(self._counter), host))
+        host.heap_token += 1
+        heapq.heappush(self._heap, (ready, host.heap_token, next(self._counter), host))
         self._wake.set()
 
     # ------------------------------------------------------------------ leasing
@@ -163,10 +177,12 @@ class Scheduler(Generic[J]):
     def _try_lease(self) -> tuple[Lease[J] | None, float | None]:
         now = self.clock()
         while self._heap:
-            ready, _, host = self._heap[0]
+            ready, token, _, host = self._heap[0]
             if ready > now:
                 return None, ready - now
             heapq.heappop(self._heap)
+            if token != host.heap_token:
+                continue  # superseded by a newer entry
             host.in_heap = False
             if not host.has_work() or host.in_flight >= host.limits.concurrency:
                 continue  # rescheduled by release()
@@ -176,40 +192,60 @@ class Scheduler(Generic[J]):
                 continue
             ip = host.ip
             if ip is not None:
-                if ip.in_flight >= ip.limits.concurrency:
+                if ip.in_flight >= ip.limits.concurrency or ip.next_start == math.inf:
                     ip.blocked.add(host)
                     continue
                 if ip.next_start > now:
-                    host.in_heap = True
-                    heapq.heappush(self._heap, (ip.next_start, next(self._counter), host))
+                    self._push_heap(host, ip.next_start)
                     continue
                 ip.in_flight += 1
-                ip.next_start = now + ip.limits.interval
+                ip.next_start = math.inf
             job = host.urgent.popleft() if host.urgent else host.queue.popleft()
             host.in_flight += 1
             host.requests += 1
-            host.next_start = now + host.interval
+            host.next_start = math.inf
             self.in_flight += 1
-            self._schedule(host)
             return Lease(job, host, now), 0.0
         return None, None
 
+    def sent(self, lease: Lease[J]) -> None:
+        """The leased request is on the wire: the host's and IP's spacing counts from now."""
+        if lease.sent_at is not None:
+            return
+        now = lease.sent_at = self.clock()
+        host = lease.host
+        host.next_start = now + host.interval
+        ip = host.ip
+        if ip is not None:
+            ip.next_start = now + ip.limits.interval
+            self._unblock(ip)
+        self._schedule(host, force=True)
+
+    def _unblock(self, ip: IpSlot) -> None:
+        waiting, ip.blocked = ip.blocked, set()
+        for other in waiting:
+            self._schedule(other, force=True)
+
     def release(self, lease: Lease[J], *, backoff: float = 0.0) -> None:
         """The request is over. ``backoff`` > 0 rests the host; 0 after success resets its level."""
+        self.sent(lease)  # a request that failed before sending still used its turn
         host = lease.host
         host.in_flight -= 1
         self.in_flight -= 1
-        now = self.clock()
         if backoff > 0:
-            host.backoff_until = max(host.backoff_until, now + backoff)
+            host.backoff_until = max(host.backoff_until, self.clock() + backoff)
             host.backoff_level += 1
         ip = host.ip
         if ip is not None:
             ip.in_flight -= 1
-            waiting, ip.blocked = ip.blocked, set()
-            for other in waiting:
-                self._schedule(other)
-        self._schedule(host)
+            self._unblock(ip)
+        self._schedule(host, force=True)
+
+    def slow_down(self, host: HostSlot[J], crawl_delay: float) -> None:
+        """Apply a Crawl-delay learnt from robots.txt, counting from now."""
+        host.crawl_delay = crawl_delay
+        host.next_start = max(host.next_start, self.clock() + crawl_delay)
+        self._schedule(host, force=True)
 
     def succeeded(self, host: HostSlot[J]) -> None:
         host.backoff_level = 0

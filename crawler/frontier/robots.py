@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protego import Protego  # type: ignore[import-untyped]
+from protego import Protego
 
 from crawler.parse.decode import decode_html
 from crawler.types import FetchResult, Reason
@@ -26,10 +26,12 @@ class Robots:
     unreachable: Reason | None = None  # the host itself failed (dns, refused, timeout, tls)
 
     @classmethod
-    def from_fetch(cls, result: FetchResult) -> Robots:
+    def from_fetch(cls, result: FetchResult, *, redirected: bool = False) -> Robots:
         if result.error is not None:
+            # Only a failure of the host itself says the host is down; a robots.txt redirected to a
+            # dead host says nothing about this one: treat the file as unavailable (allow).
             if result.error in (Reason.DNS, Reason.REFUSED, Reason.TIMEOUT, Reason.TLS, Reason.CONNECTION,
-                                Reason.PRIVATE_ADDRESS):
+                                Reason.PRIVATE_ADDRESS) and not redirected:
                 return cls("disallow_all", f"robots.txt unreachable: {result.error}", unreachable=result.error)
             # Redirect loops and the like: treat as unavailable, i.e. allow (RFC 9309 §2.3.1.2).
             return cls("allow_all", f"robots.txt unavailable: {result.error}")
