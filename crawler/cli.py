@@ -1,4 +1,4 @@
-"""The ``govcrawl`` command.
+"""govcrawl: inspect government websites every night — broken links and pages, column freshness, integrity.
 
 Exit codes: 0 the run completed (findings are results, not failures); 1 internal error or failed
 run; 2 bad input (settings, registry, flags); 3 the database could not be used; 128+N stopped by
@@ -93,6 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     _add_setting_flags(demo)
 
+    serve = sub.add_parser("serve", help="run as a service: nightly crawl on a schedule, probes, /metrics")
+    serve.add_argument("--sites", type=Path, required=True, help="registry: CSV or TOML")
+    serve.add_argument("--schedule", default="0 1 * * *", help="cron expression of the nightly crawl")
+    serve.add_argument("--tz", default="Asia/Shanghai", help="time zone of the schedule")
+    serve.add_argument("--probe-interval", type=_duration, default=timedelta(minutes=30),
+                       help="homepage availability probes, e.g. 30m (default)")
+    serve.add_argument("--listen", default=None, metavar="HOST:PORT",
+                       help="where /metrics, /healthz and /readyz are served (default 0.0.0.0:9108)")
+    _add_setting_flags(serve)
+
+    report = sub.add_parser("report", help="the inspection report of a run")
+    report.add_argument("--run", default="latest", help="run id or 'latest' (default)")
+    report.add_argument("--format", default="html", choices=["html", "md", "csv", "json"])
+    report.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    report.add_argument("--dsn", help="PostgreSQL DSN (default: the embedded server)")
+    report.add_argument("--data-dir", type=Path, help="where the embedded PostgreSQL lives")
+    report.add_argument("--config", type=Path, help="TOML settings file")
+
+    inspect = sub.add_parser("inspect-page", help="show what govcrawl reads from one page")
+    inspect.add_argument("source", help="a local HTML file or an http(s) URL")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.add_argument("--url", help="the URL a local file was fetched from (base for its links)")
+    _add_setting_flags(inspect)
+
     db = sub.add_parser("db", help="database administration")
     dbsub = db.add_subparsers(dest="db_command", required=True)
     for name, text in (("migrate", "create or upgrade the schema"), ("dsn", "print the DSN (for psql)"),
@@ -107,9 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _duration(text: str) -> timedelta:
-    units = {"d": "days", "w": "weeks", "h": "hours"}
+    units = {"d": "days", "w": "weeks", "h": "hours", "m": "minutes", "s": "seconds"}
     if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a number and d, w or h (e.g. 180d)")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number and d, w, h, m or s (e.g. 180d, 30m)")
     return timedelta(**{units[text[-1]]: int(text[:-1])})
 
 
@@ -194,31 +218,73 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 async def demo(settings: Settings, n_sites: int, seed: int) -> int:
-    from crawler.simweb import SimWeb
+    from datetime import date
 
-    async with SimWeb(n_sites=n_sites, seed=seed) as web:
-        folder = Path(tempfile.mkdtemp(prefix="govcrawl-demo-"))
-        registry = folder / "sites.csv"
-        web.write_sites_csv(registry)
-        web.write_truth(folder / "truth.json")
-        settings = _demo_settings(settings, web)
-        log.info("simulated web: %d sites; registry %s", n_sites, registry)
-        code = await crawl(settings, load_registry(registry), "adhoc")
+    from crawler.simweb.process import simweb_process
+
+    folder = Path(tempfile.mkdtemp(prefix="govcrawl-demo-"))
+    registry = folder / "sites.csv"
+    # The simulated web runs in its own process so its clock (request log) is not skewed by the crawl.
+    with simweb_process(registry, folder / "truth.json", n_sites=n_sites, seed=seed, today=date.today()) as web:
+        log.info("simulated web: %d sites; registry %s; truth %s", n_sites, registry, folder / "truth.json")
+        code = await crawl(_demo_settings(settings, web), load_registry(registry), "adhoc")
     if settings.out is None:
-        sys.stdout.write("results are in PostgreSQL: psql \"$(govcrawl db dsn)\" -c "
-                         "\"select check, count(*) from findings group by 1 order by 2 desc\"\n")
+        sys.stdout.write(
+            "\nResults are in PostgreSQL. Try:\n"
+            '  psql "$(govcrawl db dsn)" -c "select check, count(*) from findings group by 1 order by 2 desc"\n'
+            "  govcrawl report --format md | less\n"
+            "  govcrawl report --format html --out report.html\n")
     return code
 
 
 def _demo_settings(settings: Settings, web: Any) -> Settings:
     from crawler.config import replace
 
-    # The simulated web is fast and local: raise politeness so the demo takes seconds, not minutes.
+    # The simulated web is local: raise politeness so the demo takes a minute, not an hour.
     return replace(settings, resolve=tuple(web.resolve_rules) + settings.resolve,
-                   nameservers=(web.nameserver,), rate=max(settings.rate, 20.0),
-                   host_concurrency=max(settings.host_concurrency, 4), ip_rate=max(settings.ip_rate, 200.0),
-                   ip_concurrency=max(settings.ip_concurrency, 32),
+                   nameservers=(web.nameserver,), rate=max(settings.rate, 10.0),
+                   host_concurrency=max(settings.host_concurrency, 2), ip_rate=max(settings.ip_rate, 200.0),
+                   ip_concurrency=max(settings.ip_concurrency, 16),
                    total_timeout=min(settings.total_timeout, 5.0), retry_base_delay=0.5)
+
+
+async def serve_command(args: argparse.Namespace, settings: Settings, sites: list[Site]) -> int:
+    from crawler.service import serve
+
+    host, port = "0.0.0.0", settings.metrics_port or 9108
+    if args.listen:
+        host, _, port_text = args.listen.rpartition(":")
+        if not port_text.isdigit():
+            raise UserError(f"--listen {args.listen!r}: expected HOST:PORT")
+        host, port = host or "0.0.0.0", int(port_text)
+    return await serve(settings, sites, schedule=args.schedule, tz=args.tz,
+                       probe_interval_s=args.probe_interval.total_seconds(), host=host, port=port)
+
+
+async def report_command(args: argparse.Namespace) -> int:
+    from crawler.report import build_report, render
+
+    settings = load_settings(args.config, overrides={"dsn": args.dsn, "data_dir": args.data_dir})
+    output = render(await build_report(resolve_dsn(settings), args.run), args.format)
+    if args.out is None:
+        sys.stdout.buffer.write(output)
+    else:
+        args.out.write_bytes(output)
+    return EXIT_OK
+
+
+async def inspect_command(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date
+
+    from crawler.inspect_page import inspect, render_json, render_text, settings_fetch
+
+    async with settings_fetch(settings) as fetch:
+        report = await inspect(args.source, today=date.today(), fetch=fetch, url=args.url)
+    if args.json:
+        sys.stdout.buffer.write(render_json(report) + b"\n")
+    else:
+        sys.stdout.write(render_text(report) + "\n")
+    return EXIT_OK
 
 
 async def db_command(args: argparse.Namespace) -> int:
@@ -282,6 +348,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             settings = _settings(args)
             return _run_async(lambda: demo(settings, args.n_sites, args.seed))
+        if args.command == "serve":
+            settings = _settings(args)
+            sites = load_registry(args.sites)
+            return _run_async(lambda: serve_command(args, settings, sites))
+        if args.command == "report":
+            return _run_async(lambda: report_command(args))
+        if args.command == "inspect-page":
+            settings = _settings(args)
+            return _run_async(lambda: inspect_command(args, settings))
         if args.command == "db":
             return _run_async(lambda: db_command(args))
     except UserError as exc:
