@@ -415,7 +415,8 @@ class Crawl:
         parsed: ParsedPage | None = None
         doc: Document | None = None
         soft = waf = empty = False
-        if result.error is None and result.status and 200 <= result.status < 300 and _is_html(result):
+        if result.method == "GET" and result.error is None and result.status and 200 <= result.status < 300 \
+                and _is_html(result):
             doc = Document.from_bytes(result.final_url, result.body, result.charset)
             parsed = parse_page(doc)
             waf = looks_like_waf(parsed.title, "")

@@ -152,3 +152,39 @@ def test_jsonl_output_is_complete(crawled: CrawlOutcome) -> None:
     end = crawled.records[-1]
     assert end["status"] == "succeeded"
     assert end["counts"]["pages"] == sum(1 for r in crawled.of("fetch") if r["kind"] == "page")
+
+
+FRESHNESS_CHECKS = ("column.stale", "column.blank", "homepage.stale", "content.future_date")
+
+
+def test_every_planted_freshness_problem_is_found(crawled: CrawlOutcome) -> None:
+    found = {(f["site"], f["check"], f["url"]) for c in FRESHNESS_CHECKS for f in crawled.findings(c)}
+    missing = [(c.kind, c.site, c.check, c.url) for c in crawled.web.truth.freshness
+               if c.expect_finding and (c.site, c.check, c.url) not in found]
+    assert missing == []
+
+
+def test_no_false_freshness_alarms(crawled: CrawlOutcome) -> None:
+    planted = {(c.site, c.check, c.url) for c in crawled.web.truth.freshness if c.expect_finding}
+    unexpected = [(f["site"], f["check"], f["url"], f["detail"]) for c in FRESHNESS_CHECKS
+                  for f in crawled.findings(c) if (f["site"], f["check"], f["url"]) not in planted]
+    assert unexpected == []
+
+
+def integrity_findings(crawled: CrawlOutcome) -> list[dict[str, Any]]:
+    return [f for f in crawled.of("finding") if f["check"].startswith(("security.", "identity."))]
+
+
+def test_every_planted_integrity_problem_is_found_with_evidence(crawled: CrawlOutcome) -> None:
+    found = {(f["site"], f["check"], f["url"]): f["detail"] for f in integrity_findings(crawled)}
+    missing = [(c.fault, c.site, c.check, c.url) for c in crawled.web.truth.integrity
+               if (c.site, c.check, c.url) not in found]
+    assert missing == []
+    assert all(detail for detail in found.values())
+
+
+def test_no_integrity_findings_on_healthy_sites(crawled: CrawlOutcome) -> None:
+    planted_sites = {c.site for c in crawled.web.truth.integrity}
+    unexpected = [(f["site"], f["check"], f["url"]) for f in integrity_findings(crawled)
+                  if f["site"] not in planted_sites]
+    assert unexpected == []

@@ -79,9 +79,12 @@ def extract_identity(doc: Document) -> IdentityFields:
     )
 
 
+FOOTER_EVIDENCE = 300  # characters of the page's end kept as evidence that a label is missing
+
+
 def check_identity(doc: Document, site: Site, is_homepage: bool) -> list[IntegrityFinding]:
     fields = extract_identity(doc)
-    findings = _footer_findings(doc.url, fields, site)
+    findings = _footer_findings(doc.url, fields, site, _footer_excerpt(doc))
     if is_homepage:
         findings += _homepage_findings(doc, site)
     return findings
@@ -114,21 +117,27 @@ def normalise_name(name: str) -> str:
     return _PUNCT_RE.sub("", name).lower()
 
 
-def _footer_findings(url: str, fields: IdentityFields, site: Site) -> list[IntegrityFinding]:
+def _footer_excerpt(doc: Document) -> str:
+    """The end of the page text, where footers carry the labels: the evidence that a label is absent."""
+    return " ".join(identity_text(doc).split())[-FOOTER_EVIDENCE:]
+
+
+def _footer_findings(url: str, fields: IdentityFields, site: Site, footer: str) -> list[IntegrityFinding]:
     findings: list[IntegrityFinding] = []
     if not fields.site_id_code:
-        findings.append(IntegrityFinding("identity.site_code_missing", url, {"registry": site.code}))
+        findings.append(IntegrityFinding("identity.site_code_missing", url, {"registry": site.code, "footer": footer}))
     else:
         codes = {c.lower() for c in (fields.meta_code, fields.footer_code, site.code) if c}
         if len(codes) > 1:
             detail = {"meta": fields.meta_code, "footer": fields.footer_code, "registry": site.code}
             findings.append(IntegrityFinding("identity.site_code_mismatch", url, detail))
     if not fields.icp:
-        findings.append(IntegrityFinding("identity.icp_missing", url, {}))
+        findings.append(IntegrityFinding("identity.icp_missing", url, {"footer": footer}))
     if not fields.psb:
-        findings.append(IntegrityFinding("identity.psb_missing", url, {}))
+        findings.append(IntegrityFinding("identity.psb_missing", url, {"footer": footer}))
     if not fields.organizer:
-        findings.append(IntegrityFinding("identity.organizer_missing", url, {"registry": site.organizer}))
+        findings.append(IntegrityFinding("identity.organizer_missing", url, {"registry": site.organizer,
+                                                                             "footer": footer}))
     elif site.organizer and not _same_organizer(fields.organizer, site.organizer):
         detail = {"page": fields.organizer, "registry": site.organizer}
         findings.append(IntegrityFinding("identity.organizer_mismatch", url, detail))
@@ -145,9 +154,10 @@ def _homepage_findings(doc: Document, site: Site) -> list[IntegrityFinding]:
     findings: list[IntegrityFinding] = []
     refs = _references(doc)
     if not any(_JIUCUO_URL in ref for ref in refs) and _JIUCUO_TEXT not in identity_text(doc):
-        findings.append(IntegrityFinding("identity.jiucuo_missing", doc.url, {}))
+        findings.append(IntegrityFinding("identity.jiucuo_missing", doc.url,
+                                         {"looked_for": [_JIUCUO_URL, _JIUCUO_TEXT]}))
     if not any(host in ref for ref in refs for host in _CONAC_HOSTS):
-        findings.append(IntegrityFinding("identity.conac_missing", doc.url, {}))
+        findings.append(IntegrityFinding("identity.conac_missing", doc.url, {"looked_for": list(_CONAC_HOSTS)}))
     domain = _domain_problem(site)
     if domain is not None:
         findings.append(IntegrityFinding("identity.domain_pattern", doc.url, domain))
