@@ -18,8 +18,8 @@ from crawler.config import Settings
 from crawler.engine import Crawl
 from crawler.metrics import Metrics
 from crawler.registry import load_registry
-from crawler.simweb.process import RemoteSimWeb, simweb_process
 from crawler.simweb.logstats import by_addr, disallowed_fetches, max_in_flight, rate_exceeded
+from crawler.simweb.process import RemoteSimWeb, simweb_process
 from crawler.store.sink import JsonlSink
 
 TODAY = date(2026, 11, 28)

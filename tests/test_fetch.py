@@ -12,7 +12,7 @@ from aiohttp import web
 from crawler.config import Settings
 from crawler.errors import ConfigError
 from crawler.fetch.client import Fetcher, parse_retry_after
-from crawler.fetch.resolver import ResolveRule, Resolver
+from crawler.fetch.resolver import Resolver, ResolveRule
 from crawler.types import Reason
 
 

@@ -162,7 +162,7 @@ def test_closed_gate_holds_ordinary_requests_but_not_urgent_ones() -> None:
 
 
 def test_crawl_delay_widens_the_interval() -> None:
-    s, clock = make(rate=2.0, conc=5)
+    s, _ = make(rate=2.0, conc=5)
     slot = ready_host(s, "a:80")
     slot.crawl_delay = 3.0
     s.push(slot, "a0")
