@@ -56,6 +56,9 @@ class Settings:
     ca_file: Path | None = None
     allow_private: tuple[str, ...] = ()  # host patterns allowed to resolve to private/loopback addresses
     soft404_calibration: bool = True
+    # Revisit column list pages with the validators the server sent last run: an unchanged list
+    # costs a 304 and its column is carried over (its articles are not re-crawled that night).
+    conditional: bool = True
 
     # Output.
     dsn: str | None = None

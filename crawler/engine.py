@@ -13,7 +13,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -37,9 +37,11 @@ from crawler.metrics import Metrics
 from crawler.parse.document import Document
 from crawler.parse.extract import page_title, parse_page, visible_text
 from crawler.parse.soft404 import Soft404Profile, text_fingerprint
+from crawler.store.prior import PriorPage
 from crawler.store.sink import Sink
 from crawler.types import (
     ColumnRecord,
+    DeferredLinkRecord,
     Element,
     FetchKind,
     FetchRecord,
@@ -53,6 +55,7 @@ from crawler.types import (
     RobotsPolicy,
     RunInfo,
     Severity,
+    Site,
     SiteRecord,
     Verdict,
 )
@@ -92,8 +95,9 @@ class Progress:
 
 
 class Crawl:
-    def __init__(self, settings: Settings, sites: list[Any], sink: Sink, metrics: Metrics, *,
-                 kind: str = "adhoc", today: date | None = None) -> None:
+    def __init__(self, settings: Settings, sites: Sequence[Site], sink: Sink, metrics: Metrics, *,
+                 kind: str = "adhoc", today: date | None = None, seq_base: int = 0,
+                 defer_foreign: bool = False, prior: Mapping[str, PriorPage] | None = None) -> None:
         self.settings = settings
         self.sink = sink
         self.metrics = metrics
@@ -117,7 +121,9 @@ class Crawl:
         self.lexicon = Lexicon.load()
         self.inspectors: dict[str, SiteInspector] = {}
         self.run: RunInfo | None = None
-        self._seq = 0
+        self._seq = seq_base  # workers sharing a run write disjoint seq ranges
+        self.defer_foreign = defer_foreign
+        self.prior = prior or {}  # column list pages the last run saw, by URL (conditional requests)
         self._outstanding = 0
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -127,23 +133,40 @@ class Crawl:
     # ------------------------------------------------------------------ run
 
     async def execute(self) -> str:
-        """Crawl every site; return the run status (succeeded / interrupted / failed)."""
-        self.run = await self.sink.open_run(self.kind, self.settings.snapshot())
+        """Open a run, crawl every site, close the run; return its status."""
+        run = await self.sink.open_run(self.kind, self.settings.snapshot())
         self.metrics.run_started(self.kind, len(self.states))
         status = "failed"
         try:
+            status = await self.crawl(run, [self.frontier.seed(state) for state in self.states])
+        finally:
+            await self.sink.close_run(run, status, self.counts)
+            self.metrics.run_finished(self.kind, status == "succeeded")
+        return status
+
+    async def crawl(self, run: RunInfo, seeds: Sequence[Job]) -> str:
+        """Crawl from ``seeds`` into an already open run (a worker's share of a run, or all of it).
+
+        Sites whose homepage is among the seeds are crawled and judged; the others are only there
+        to own targets checked on their behalf.
+        """
+        self.run = run
+        status = "failed"
+        crawled = [job.site for job in seeds if job.kind is FetchKind.PAGE and job.depth == 0]
+        try:
             async with self.fetcher:
-                for state in self.states:
+                for state in crawled:
                     site = state.site
-                    await self.sink.write(SiteRecord(site.code, site.name, site.url, site.organizer,
-                                                     site.kind, site.region, datetime.now(UTC)))
-                    self._enqueue(self.frontier.seed(state))
+                    self._emit(SiteRecord(site.code, site.name, site.url, site.organizer, site.kind, site.region,
+                                          datetime.now(UTC)))
+                await self._flush()
+                for job in seeds:
+                    self._enqueue(job)
                 if self._outstanding == 0:
                     self.scheduler.close()
-                workers = [asyncio.create_task(self._worker())
-                           for _ in range(self.settings.global_concurrency)]
+                workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.global_concurrency)]
                 await self._wait(workers)
-                self._finish_sites()
+                self._finish_sites(crawled)
                 status = "interrupted" if self._stopping else "succeeded"
         finally:
             for task in list(self._tasks):
@@ -151,10 +174,13 @@ class Crawl:
             self.counts.update({f"skipped_{k}": v for k, v in self.frontier.skipped.items()})
             await self._flush()
             self.counts.update(pages=self.progress.pages, requests=self.progress.requests,
-                               broken_links=self.progress.broken_links, sites=len(self.states))
-            await self.sink.close_run(self.run, status, self.counts)
-            self.metrics.run_finished(self.kind, status == "succeeded")
+                               broken_links=self.progress.broken_links, sites=len(crawled))
         return status
+
+    def target_seed(self, url: str, via: Edge) -> Job:
+        """A job checking ``url`` on behalf of the page that linked to it (a deferred foreign link)."""
+        state = self._site_states[via.site]
+        return self.frontier.target(url, via, state)
 
     async def _wait(self, workers: list[asyncio.Task[None]]) -> None:
         done = asyncio.gather(*workers)
@@ -319,7 +345,8 @@ class Crawl:
             return "GET", None, CRAWLER_HEADERS
         if kind is FetchKind.OUTBOUND:
             return "GET", TARGET_BODY_BYTES, None
-        return "GET", None, None
+        prior = self.prior.get(job.url)
+        return "GET", None, prior.conditional_headers() if prior is not None and not job.chain else None
 
     def _next_hop(self, job: Job, result: FetchResult) -> None:
         assert result.location is not None and result.status is not None
@@ -431,6 +458,9 @@ class Crawl:
             else None
         self._record(job, result, verdict, reason, detail, content_hash)
         self._settle(job, result, verdict, reason, detail, record=False)
+        if result.status == 304 and job.url in self.prior:
+            self._count("not_modified")
+            self._inspector(job.site).columns.carry_over(self.prior[job.url].column)
         if doc is not None and parsed is not None and verdict is Verdict.OK:
             in_scope = self.frontier.site_of_host.get(host_key(result.final_url)) is job.site
             if is_page and in_scope:
@@ -507,9 +537,9 @@ class Crawl:
             self._finding(job.site.site.code, "security.cloaking", Severity.CRITICAL, job.url,
                           {**difference, "as": CRAWLER_HEADERS["User-Agent"], "referer": CRAWLER_HEADERS["Referer"]})
 
-    def _finish_sites(self) -> None:
+    def _finish_sites(self, crawled: Sequence[SiteState]) -> None:
         """Site-level judgements (columns, homepage, veto) once every page of the run has been seen."""
-        for state in self.states:
+        for state in crawled:
             code = state.site.code
             outcome = self._inspector(state).finish()
             for found in outcome.findings:
@@ -538,6 +568,12 @@ class Crawl:
         site = job.site
         on_homepage = job.depth == 0
         for link in parsed.links:
+            if self.defer_foreign and host_key(link.url) not in self.frontier.site_of_host:
+                # Another worker owns that host: leave the check to it, keep the edge for the verdict.
+                assert self.run is not None
+                self._emit(DeferredLinkRecord(self.run.run_id, self._next_seq(), site.site.code, job.url, link.url,
+                                              link.text, link.element, on_homepage, datetime.now(UTC)))
+                continue
             redirect = link.element in (Element.META_REFRESH, Element.JS_LOCATION)
             depth = job.depth if redirect else job.depth + 1
             edge = Edge(site.site.code, job.url, link.text, link.element, on_homepage)

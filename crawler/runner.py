@@ -35,9 +35,10 @@ def resolve_dsn(settings: Settings) -> str:
         raise StoreError(f"embedded PostgreSQL: {exc}") from None
 
 
-async def open_sink(settings: Settings) -> tuple[Sink, str]:
+async def open_sink(settings: Settings) -> tuple[Sink, str, str | None]:
+    """The sink for a run, where it writes (for people), and the DSN when it is PostgreSQL."""
     if settings.out is not None:
-        return JsonlSink(settings.out, settings.sink_queue), str(settings.out)
+        return JsonlSink(settings.out, settings.sink_queue), str(settings.out), None
     from crawler.store.admin import migrate
     from crawler.store.postgres import PostgresSink
 
@@ -46,7 +47,7 @@ async def open_sink(settings: Settings) -> tuple[Sink, str]:
         await migrate(dsn)
     except OSError as exc:
         raise StoreError(f"cannot reach PostgreSQL: {exc}") from None
-    return PostgresSink(dsn, queue_size=settings.sink_queue), redact(dsn)
+    return PostgresSink(dsn, queue_size=settings.sink_queue), redact(dsn), dsn
 
 
 def redact(dsn: str) -> str:
@@ -58,8 +59,13 @@ def redact(dsn: str) -> str:
 
 async def run_once(settings: Settings, sites: list[Site], kind: str, metrics: Metrics,
                    on_start: Callable[[Crawl], None] | None = None) -> RunOutcome:
-    sink, where = await open_sink(settings)
-    engine = Crawl(settings, sites, sink, metrics, kind=kind)
+    sink, where, dsn = await open_sink(settings)
+    prior = {}
+    if dsn is not None and settings.conditional:
+        from crawler.store.prior import load_prior_pages
+
+        prior = await load_prior_pages(dsn, [site.code for site in sites])
+    engine = Crawl(settings, sites, sink, metrics, kind=kind, prior=prior)
     if on_start is not None:
         on_start(engine)
     status = await engine.execute()

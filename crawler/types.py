@@ -279,4 +279,19 @@ class ColumnRecord:
     observed_at: datetime
 
 
-Record = FetchRecord | LinkRecord | FindingRecord | SiteRecord | ColumnRecord
+@dataclass(frozen=True, slots=True)
+class DeferredLinkRecord:
+    """A link to a host another worker owns (scale-out): checked there, judged when the run ends."""
+
+    run_id: int
+    seq: int
+    site: str
+    source_url: str
+    target_url: str
+    anchor_text: str
+    element: Element
+    on_homepage: bool
+    observed_at: datetime
+
+
+Record = FetchRecord | LinkRecord | FindingRecord | SiteRecord | ColumnRecord | DeferredLinkRecord

@@ -340,6 +340,16 @@ class ColumnTracker:
             for j in future_dated(finding.date, self._today, page.url)
         ]
 
+    def carry_over(self, prior: ColumnObservation) -> None:
+        """A column whose first list page answered 304 Not Modified: it is as the last run saw it."""
+        key = self._key(_normal(prior.url))
+        if key in self._columns or key in self._homepage_keys or len(self._columns) >= MAX_COLUMNS:
+            return
+        column = self._columns[key] = _Column(key=key, url=prior.url, item_count=prior.item_count,
+                                              newest=prior.newest_date, newest_url=prior.newest_url,
+                                              date_source=prior.date_source)
+        column.name_from(prior.name, _NAME_META)
+
     # ------------------------------------------------------------------ helpers
 
     def _is_column_shaped(self, page: PageView) -> bool:

@@ -137,6 +137,11 @@ class Frontier:
         self._pending[key] = [edge]
         return Offer.NEW, job
 
+    def target(self, url: str, via: Edge, owner: SiteState) -> Job:
+        """A job checking a target handed over from elsewhere (not discovered by this frontier)."""
+        self._pending[hash(url)] = []
+        return Job(url, host_key(url), owner, FetchKind.TARGET, 1, via=via)
+
     def known(self, url: str) -> Known:
         return self._bad.get(hash(url), OK)
 

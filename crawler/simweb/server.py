@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import errno
+import hashlib
 import random
 import re
 import socket
@@ -312,9 +313,14 @@ class SimWeb:
         headers: dict[str, str] | None = None,
     ) -> web.Response:
         body, ctype = render.encode(site, html)
-        resp = web.Response(
-            body=body, status=status, headers={"Content-Type": ctype, "Server": "nginx", **(headers or {})}
-        )
+        extra = dict(headers or {})
+        if status == 200:
+            # Like nginx serving a CMS's static pages: a validator, and 304 when the page is unchanged.
+            etag = '"' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"'
+            if request.headers.get("If-None-Match") == etag:
+                return web.Response(status=304, headers={"ETag": etag, "Server": "nginx"})
+            extra["ETag"] = etag
+        resp = web.Response(body=body, status=status, headers={"Content-Type": ctype, "Server": "nginx", **extra})
         if "gzip" in request.headers.get("Accept-Encoding", "").lower():
             resp.enable_compression(web.ContentCoding.gzip)
         return resp
