@@ -4,6 +4,7 @@
   deleted at the end. Its ``dsn(db)`` gives the DSN of any database on it.
 - ``pg_dsn``     (function): a fresh database with the govcrawl schema applied, cloned from a
   migrated template (``CREATE DATABASE … TEMPLATE``, tens of milliseconds), dropped afterwards.
+- ``pg_module_dsn`` (module): the same, shared by one test module.
 - ``pg_empty_dsn`` (function): a fresh database with no schema at all (for migration tests).
 """
 
@@ -57,6 +58,13 @@ async def pg_template(pg_server: PgServer) -> str:
 
 @pytest.fixture
 async def pg_dsn(pg_server: PgServer, pg_template: str) -> AsyncIterator[str]:
+    async with _database(pg_server, f"TEMPLATE {pg_template}") as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="module")
+async def pg_module_dsn(pg_server: PgServer, pg_template: str) -> AsyncIterator[str]:
+    """A migrated database shared by one test module (for an expensive crawl several tests read)."""
     async with _database(pg_server, f"TEMPLATE {pg_template}") as dsn:
         yield dsn
 
