@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from crawler.checks.columns import PageView
 from crawler.checks.freshness import FreshnessPolicy
 from crawler.checks.integrity import compare_cloaking, looks_spam_or_parked, page_view
 from crawler.checks.lexicon import Lexicon
-from crawler.checks.site import SiteInspector, SiteOutcome
+from crawler.checks.site import SiteInspector
 from crawler.checks.verdict import is_retryable, judge, looks_like_waf
 from crawler.config import Settings
 from crawler.fetch.client import Fetcher
@@ -37,26 +37,20 @@ from crawler.metrics import Metrics
 from crawler.parse.document import Document
 from crawler.parse.extract import page_title, parse_page, visible_text
 from crawler.parse.soft404 import Soft404Profile, text_fingerprint
+from crawler.recorder import Progress, Recorder
 from crawler.store.prior import PriorPage
 from crawler.store.sink import Sink
 from crawler.types import (
-    ColumnRecord,
-    DeferredLinkRecord,
     Element,
     FetchKind,
-    FetchRecord,
     FetchResult,
-    FindingRecord,
     Hop,
-    LinkRecord,
     ParsedPage,
     Reason,
-    Record,
     RobotsPolicy,
     RunInfo,
     Severity,
     Site,
-    SiteRecord,
     Verdict,
 )
 
@@ -84,16 +78,6 @@ class HostInfo:
     profile: Soft404Profile | None = None
 
 
-@dataclass(slots=True)
-class Progress:
-    sites_total: int = 0
-    sites_done: int = 0
-    pages: int = 0
-    requests: int = 0
-    broken_links: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-
 class Crawl:
     def __init__(self, settings: Settings, sites: Sequence[Site], sink: Sink, metrics: Metrics, *,
                  kind: str = "adhoc", today: date | None = None, seq_base: int = 0,
@@ -117,20 +101,22 @@ class Crawl:
         self.fetcher = Fetcher(settings, self.resolver)
         self.hosts: dict[str, HostInfo] = {}
         self.progress = Progress(sites_total=len(self.states))
+        self.recorder = Recorder(metrics, self.progress, seq_base)
         self.policy = FreshnessPolicy()
         self.lexicon = Lexicon.load()
         self.inspectors: dict[str, SiteInspector] = {}
         self.run: RunInfo | None = None
-        self._seq = seq_base  # workers sharing a run write disjoint seq ranges
         self.defer_foreign = defer_foreign
         self.prior = prior or {}  # column list pages the last run saw, by URL (conditional requests)
         self._outstanding = 0
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._outbox: list[Record] = []
-        self.counts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ run
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.recorder.counts
 
     async def execute(self) -> str:
         """Open a run, crawl every site, close the run; return its status."""
@@ -151,15 +137,14 @@ class Crawl:
         to own targets checked on their behalf.
         """
         self.run = run
+        self.recorder.bind(run)
         status = "failed"
         crawled = [job.site for job in seeds if job.kind is FetchKind.PAGE and job.depth == 0]
         try:
             async with self.fetcher:
                 for state in crawled:
-                    site = state.site
-                    self._emit(SiteRecord(site.code, site.name, site.url, site.organizer, site.kind, site.region,
-                                          datetime.now(UTC)))
-                await self._flush()
+                    self.recorder.site(state.site)
+                await self.recorder.flush(self.sink)
                 for job in seeds:
                     self._enqueue(job)
                 if self._outstanding == 0:
@@ -172,7 +157,7 @@ class Crawl:
             for task in list(self._tasks):
                 task.cancel()
             self.counts.update({f"skipped_{k}": v for k, v in self.frontier.skipped.items()})
-            await self._flush()
+            await self.recorder.flush(self.sink)
             self.counts.update(pages=self.progress.pages, requests=self.progress.requests,
                                broken_links=self.progress.broken_links, sites=len(crawled))
         return status
@@ -300,7 +285,7 @@ class Crawl:
         while (lease := await self.scheduler.lease()) is not None:
             try:
                 await self._process(lease)
-                await self._flush()
+                await self.recorder.flush(self.sink)
             except Exception:  # a bug must cost one URL, not the night's run
                 log.exception("internal error on %s", lease.job.url)
                 self.scheduler.release(lease)
@@ -309,7 +294,7 @@ class Crawl:
                                                     error_detail="internal error",
                                                     started_at=datetime.now(UTC)),
                              Verdict.UNVERIFIED, Reason.CONNECTION, "internal error")
-                await self._flush()
+                await self.recorder.flush(self.sink)
 
     async def _process(self, lease: Lease[Job]) -> None:
         job = lease.job
@@ -412,7 +397,7 @@ class Crawl:
         robots = info.robots = Robots.from_fetch(result, redirected=bool(job.chain))
         slot = self.scheduler.host(info.key)
         verdict = Verdict.OK if robots.mode != "disallow_all" else Verdict.UNVERIFIED
-        self._record(job, result, verdict, None if verdict is Verdict.OK else Reason.ROBOTS_DISALLOWED,
+        self.recorder.fetch(job, result, verdict, None if verdict is Verdict.OK else Reason.ROBOTS_DISALLOWED,
                      robots.why)
         self._done(job)
         if robots.unreachable is not None:
@@ -433,7 +418,7 @@ class Crawl:
             doc = Document.from_bytes(result.final_url, result.body, result.charset)
             info.profile = Soft404Profile.learn(job.url, result.final_url, result.status, page_title(doc),
                                                 visible_text(doc))
-        self._record(job, result, Verdict.OK, None, "soft-404 calibration")
+        self.recorder.fetch(job, result, Verdict.OK, None, "soft-404 calibration")
         self._done(job)
 
     # ------------------------------------------------------------------ verdicts
@@ -456,10 +441,10 @@ class Crawl:
             detail = f"body larger than {self.settings.max_body_bytes} bytes; parsed the first part"
         content_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest() if is_page and result.body \
             else None
-        self._record(job, result, verdict, reason, detail, content_hash)
+        self.recorder.fetch(job, result, verdict, reason, detail, content_hash)
         self._settle(job, result, verdict, reason, detail, record=False)
         if result.status == 304 and job.url in self.prior:
-            self._count("not_modified")
+            self.recorder.count("not_modified")
             self._inspector(job.site).columns.carry_over(self.prior[job.url].column)
         if doc is not None and parsed is not None and verdict is Verdict.OK:
             in_scope = self.frontier.site_of_host.get(host_key(result.final_url)) is job.site
@@ -493,7 +478,7 @@ class Crawl:
     def _inspect(self, job: Job, doc: Document, parsed: ParsedPage) -> None:
         inspector = self._inspector(job.site)
         for found in inspector.observe(PageView(job.url, doc.url, job.depth, doc, parsed)):
-            self._finding(job.site.site.code, found.check, found.severity, found.url, found.detail)
+            self.recorder.finding(job.site.site.code, found.check, found.severity, found.url, found.detail)
         if job.depth == 0:
             self._enqueue_extra(job, FetchKind.CLOAKING)
 
@@ -512,12 +497,12 @@ class Crawl:
             return
         spam = looks_spam_or_parked(doc, self.lexicon)
         if spam is not None:
-            self._finding(job.via.site, "security.spam_outbound", Severity.CRITICAL, job.via.source,
+            self.recorder.finding(job.via.site, "security.spam_outbound", Severity.CRITICAL, job.via.source,
                           {"target": job.url, "anchor_text": job.via.text, **spam})
 
     def _content_done(self, job: Job, result: FetchResult) -> None:
         ok = result.error is None and result.status is not None and 200 <= result.status < 300
-        self._record(job, result, Verdict.OK if ok else Verdict.UNVERIFIED, None if ok else result.error,
+        self.recorder.fetch(job, result, Verdict.OK if ok else Verdict.UNVERIFIED, None if ok else result.error,
                      result.error_detail)
         if ok and _is_html(result):
             doc = Document.from_bytes(result.final_url, result.body, result.charset)
@@ -534,7 +519,7 @@ class Crawl:
         seen_as_crawler = page_view(doc, frozenset(job.site.site.hosts), self.lexicon)
         difference = compare_cloaking(inspector.homepage_view, seen_as_crawler)
         if difference is not None:
-            self._finding(job.site.site.code, "security.cloaking", Severity.CRITICAL, job.url,
+            self.recorder.finding(job.site.site.code, "security.cloaking", Severity.CRITICAL, job.url,
                           {**difference, "as": CRAWLER_HEADERS["User-Agent"], "referer": CRAWLER_HEADERS["Referer"]})
 
     def _finish_sites(self, crawled: Sequence[SiteState]) -> None:
@@ -543,10 +528,10 @@ class Crawl:
             code = state.site.code
             outcome = self._inspector(state).finish()
             for found in outcome.findings:
-                self._finding(code, found.check, found.severity, found.url, found.detail)
-            self._column_records(code, outcome)
+                self.recorder.finding(code, found.check, found.severity, found.url, found.detail)
+            self.recorder.columns(code, outcome.columns.observations)
             veto = outcome.columns.veto
-            self.metrics.set_site(code, state.counts.get("broken_links", 0),
+            self.metrics.set_site(code, self.recorder.broken_by_site.get(code, 0),
                                   veto.stale_news_notice + veto.stale_basic, veto.blank, {
                                       "unreachable": state.homepage_verdict is Verdict.BROKEN,
                                       "homepage_stale": veto.homepage_veto,
@@ -556,23 +541,13 @@ class Crawl:
                                       "security": any(k.startswith("security.") for k in outcome.pages_per_problem),
                                   })
 
-    def _column_records(self, code: str, outcome: SiteOutcome) -> None:
-        assert self.run is not None
-        now = datetime.now(UTC)
-        for obs in outcome.columns.observations:
-            self._emit(ColumnRecord(self.run.run_id, self._next_seq(), code, obs.url, obs.name, obs.column_class,
-                                    obs.newest_date, obs.newest_url, obs.item_count, obs.date_source or "none",
-                                    now))
-
     def _follow_links(self, job: Job, parsed: ParsedPage) -> None:
         site = job.site
         on_homepage = job.depth == 0
         for link in parsed.links:
             if self.defer_foreign and host_key(link.url) not in self.frontier.site_of_host:
                 # Another worker owns that host: leave the check to it, keep the edge for the verdict.
-                assert self.run is not None
-                self._emit(DeferredLinkRecord(self.run.run_id, self._next_seq(), site.site.code, job.url, link.url,
-                                              link.text, link.element, on_homepage, datetime.now(UTC)))
+                self.recorder.deferred(site.site.code, job.url, link, on_homepage)
                 continue
             redirect = link.element in (Element.META_REFRESH, Element.JS_LOCATION)
             depth = job.depth if redirect else job.depth + 1
@@ -584,9 +559,9 @@ class Crawl:
             elif offer is Offer.KNOWN:
                 known = self.frontier.known(link.url)
                 if known.verdict is not Verdict.OK:
-                    self._report_edge(edge, link.url, known.verdict, known.reason, known.status)
+                    self.recorder.bad_link(edge, link.url, known.verdict, known.reason, known.status)
                 elif self.settings.keep_all_links:
-                    self._link_record(edge, link.url, Verdict.OK, None)
+                    self.recorder.link(edge, link.url, Verdict.OK, None)
 
     def _finish_without_fetch(self, job: Job, shared: FetchResult) -> None:
         """A job answered by a failure its whole host shares (DNS, refused, private address)."""
@@ -611,25 +586,25 @@ class Crawl:
     def _settle(self, job: Job, result: FetchResult, verdict: Verdict, reason: Reason | None, detail: str,
                 *, record: bool = True) -> None:
         if record:
-            self._record(job, result, verdict, reason, detail)
+            self.recorder.fetch(job, result, verdict, reason, detail)
         edges, overflow = self.frontier.settle(job.url, verdict, reason, result.status)
         if verdict is not Verdict.OK:
             for edge in edges:
-                self._report_edge(edge, job.url, verdict, reason, result.status)
+                self.recorder.bad_link(edge, job.url, verdict, reason, result.status)
             if overflow:
-                self._count("edges_not_listed", overflow)
+                self.recorder.count("edges_not_listed", overflow)
         elif self.settings.keep_all_links:
             for edge in edges:
-                self._link_record(edge, job.url, verdict, reason)
+                self.recorder.link(edge, job.url, verdict, reason)
         site = job.site.site
         if job.kind is FetchKind.PAGE:
             if job.depth == 0 and job.url == site.url:
                 job.site.homepage_verdict, job.site.homepage_reason = verdict, reason
                 if verdict is Verdict.BROKEN:
-                    self._finding(site.code, "site.unreachable", Severity.CRITICAL, site.url,
+                    self.recorder.finding(site.code, "site.unreachable", Severity.CRITICAL, site.url,
                                   {"reason": reason, "status": result.status, "detail": detail})
             if verdict is Verdict.BROKEN:
-                self._finding(site.code, "page.broken", Severity.ERROR, job.url,
+                self.recorder.finding(site.code, "page.broken", Severity.ERROR, job.url,
                               {"reason": reason, "status": result.status, "depth": job.depth,
                                "final_url": result.final_url, "detail": detail})
         self._done(job)
@@ -643,84 +618,11 @@ class Crawl:
         if self._outstanding == 0:
             self.scheduler.close()
 
-    # ------------------------------------------------------------------ records
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def _count(self, key: str, n: int = 1) -> None:
-        self.counts[key] = self.counts.get(key, 0) + n
-
-    def _emit(self, record: Record) -> None:
-        # Verdicts are reached in synchronous code; the records wait here until the worker that
-        # produced them awaits the sink (`_flush`), so a full sink queue slows the workers down.
-        self._outbox.append(record)
-
-    async def _flush(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            for record in batch:
-                await self.sink.write(record)
-
-    def _record(self, job: Job, result: FetchResult, verdict: Verdict, reason: Reason | None, detail: str,
-                content_hash: str | None = None) -> None:
-        assert self.run is not None
-        t = result.timings
-        now = datetime.now(UTC)
-        self._count(f"fetch_{verdict}")
-        if job.kind is FetchKind.PAGE:
-            self.progress.pages += 1
-            self.metrics.page_done()
-        self.metrics.observe_fetch(job.kind, result.status, verdict, reason, result.size, t.total)
-        self._emit(FetchRecord(
-            run_id=self.run.run_id, seq=self._next_seq(), site=job.site.site.code, kind=job.kind,
-            url=job.url, final_url=result.final_url,
-            redirect_chain=tuple(h.url for h in result.redirects) + ((result.final_url,) if result.redirects
-                                                                     else ()),
-            method=result.method, status=result.status, verdict=verdict, reason=reason, detail=detail[:500],
-            dns_ms=_ms(t.dns), connect_ms=_ms(t.connect), first_byte_ms=_ms(t.first_byte),
-            total_ms=_ms(t.total), bytes=result.size, truncated=result.truncated,
-            content_type=result.content_type, content_hash=content_hash, etag=result.etag,
-            last_modified=result.last_modified, attempts=job.attempt + 1, depth=job.depth,
-            started_at=result.started_at or now, observed_at=now,
-        ))
-
-    def _report_edge(self, edge: Edge, target: str, verdict: Verdict, reason: Reason | None,
-                     status: int | None) -> None:
-        self._link_record(edge, target, verdict, reason)
-        check = "link.broken" if verdict is Verdict.BROKEN else "link.unverified"
-        if verdict is Verdict.BROKEN:
-            self.progress.broken_links += 1
-            owner = self._site_states.get(edge.site)
-            if owner is not None:
-                owner.count("broken_links")
-        severity = Severity.ERROR if verdict is Verdict.BROKEN else Severity.INFO
-        self._finding(edge.site, check, severity, edge.source,
-                      {"target": target, "reason": reason, "status": status, "element": edge.element,
-                       "anchor_text": edge.text, "on_homepage": edge.on_homepage})
-
-    def _link_record(self, edge: Edge, target: str, verdict: Verdict, reason: Reason | None) -> None:
-        assert self.run is not None
-        self._emit(LinkRecord(self.run.run_id, self._next_seq(), edge.site, edge.source, target, edge.text,
-                              edge.element, edge.on_homepage, verdict, reason, datetime.now(UTC)))
-
-    def _finding(self, site: str, check: str, severity: Severity, url: str, detail: dict[str, Any]) -> None:
-        assert self.run is not None
-        self._count(f"finding_{check}")
-        self.metrics.findings(check, 1)
-        self._emit(FindingRecord(self.run.run_id, self._next_seq(), site, check, severity, url, detail,
-                                 datetime.now(UTC)))
-
 
 def _head_unreliable(result: FetchResult) -> bool:
     if result.error in (Reason.DNS, Reason.PRIVATE_ADDRESS, Reason.TLS):
         return False  # a GET would fail the same way
     return not (result.status is not None and 200 <= result.status < 300)
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 2)
 
 
 def _is_html(result: FetchResult) -> bool:

@@ -9,7 +9,7 @@ edges of URLs still in flight, not every edge of the crawl. URLs are remembered 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from crawler.frontier.urls import host_key, is_attachment, looks_like_trap
@@ -34,10 +34,6 @@ class SiteState:
     outstanding: int = 0
     homepage_verdict: Verdict | None = None
     homepage_reason: Reason | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def count(self, key: str, n: int = 1) -> None:
-        self.counts[key] = self.counts.get(key, 0) + n
 
 
 @dataclass(slots=True)
