@@ -298,12 +298,15 @@ async def db_command(args: argparse.Namespace) -> int:
         sys.stdout.write((settings.dsn or embedded.embedded_dsn(settings.data_dir)) + "\n")
         return EXIT_OK
     dsn = resolve_dsn(settings)
-    if args.db_command == "migrate":
-        version = await admin.migrate(dsn)
-        sys.stdout.write(f"schema version {version}\n")
-    elif args.db_command == "prune":
-        for name in await admin.prune(dsn, args.keep):
-            sys.stdout.write(f"dropped {name}\n")
+    try:
+        if args.db_command == "migrate":
+            version = await admin.migrate(dsn)
+            sys.stdout.write(f"schema version {version}\n")
+        elif args.db_command == "prune":
+            for name in await admin.prune(dsn, args.keep):
+                sys.stdout.write(f"dropped {name}\n")
+    except OSError as exc:
+        raise StoreError(f"cannot reach PostgreSQL: {exc}") from None
     return EXIT_OK
 
 

@@ -442,7 +442,9 @@ class Crawl:
         content_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest() if is_page and result.body \
             else None
         self.recorder.fetch(job, result, verdict, reason, detail, content_hash)
-        self._settle(job, result, verdict, reason, detail, record=False)
+        # The job stays open until its links are queued: finishing it first could close the run
+        # (when it was the last one) before the work it leads to exists.
+        self._settle(job, result, verdict, reason, detail, record=False, done=False)
         if result.status == 304 and job.url in self.prior:
             self.recorder.count("not_modified")
             self._inspector(job.site).columns.carry_over(self.prior[job.url].column)
@@ -456,6 +458,7 @@ class Crawl:
                 self._check_outbound(job, doc)
         elif verdict is Verdict.OK and self._wants_content(job, result):
             self._enqueue_extra(job, FetchKind.OUTBOUND)
+        self._done(job)
 
     @staticmethod
     def _matches_error_page(info: HostInfo, job: Job, result: FetchResult, doc: Document,
@@ -584,7 +587,7 @@ class Crawl:
         self._settle(job, result, Verdict.UNVERIFIED, Reason.ROBOTS_DISALLOWED, f"disallowed by {why}")
 
     def _settle(self, job: Job, result: FetchResult, verdict: Verdict, reason: Reason | None, detail: str,
-                *, record: bool = True) -> None:
+                *, record: bool = True, done: bool = True) -> None:
         if record:
             self.recorder.fetch(job, result, verdict, reason, detail)
         edges, overflow = self.frontier.settle(job.url, verdict, reason, result.status)
@@ -607,7 +610,8 @@ class Crawl:
                 self.recorder.finding(site.code, "page.broken", Severity.ERROR, job.url,
                               {"reason": reason, "status": result.status, "depth": job.depth,
                                "final_url": result.final_url, "detail": detail})
-        self._done(job)
+        if done:
+            self._done(job)
 
     def _done(self, job: Job) -> None:
         self._outstanding -= 1
