@@ -65,8 +65,9 @@ async def test_every_result_is_stored(stored: Stored) -> None:
                            run_id)
     assert {r["check"]: r["n"] for r in findings} == {
         key.removeprefix("finding_"): n for key, n in counts.items() if key.startswith("finding_")}
-    duplicates = await fetch(stored.dsn, """SELECT url, kind FROM fetches WHERE run_id = $1 AND kind IN ('page', 'target')
-                                           GROUP BY 1, 2 HAVING count(*) > 1""", run_id)
+    duplicates = await fetch(stored.dsn, """
+        SELECT url, kind FROM fetches WHERE run_id = $1 AND kind IN ('page', 'target')
+        GROUP BY 1, 2 HAVING count(*) > 1""", run_id)
     assert duplicates == []
 
 
