@@ -69,11 +69,13 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
                         help="allow these hosts to resolve to private/loopback addresses")
     parser.add_argument("--keep-all-links", action="store_const", const=True,
                         help="store every link edge, not only those whose target is not ok")
+    parser.add_argument("--no-conditional", dest="conditional", action="store_const", const=False,
+                        help="fetch every column list page in full (default: a 304 for unchanged lists)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in SETTING_FLAGS}
-    for name in ("resolve", "nameservers", "allow_private", "keep_all_links"):
+    for name in ("resolve", "nameservers", "allow_private", "keep_all_links", "conditional"):
         overrides[name] = getattr(args, name, None)
     return load_settings(args.config, overrides=overrides)
 
