@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="crawl every site of a registry once")
     run.add_argument("--sites", type=Path, required=True, help="registry: CSV or TOML")
     run.add_argument("--kind", default="adhoc", choices=["nightly", "adhoc"], help="run kind recorded")
+    run.add_argument("--workers", type=int, default=0,
+                     help="crawl with N local worker processes sharing the run through PostgreSQL")
     _add_setting_flags(run)
+
+    plan = sub.add_parser("plan", help="open a shared run for `govcrawl worker` processes; print its id")
+    plan.add_argument("--sites", type=Path, required=True, help="registry: CSV or TOML")
+    plan.add_argument("--kind", default="nightly", choices=["nightly", "adhoc"], help="run kind recorded")
+    _add_setting_flags(plan)
+
+    worker = sub.add_parser("worker", help="work on a shared run (see `plan`) until it is closed")
+    worker.add_argument("--run", type=int, required=True, help="run id printed by `govcrawl plan`")
+    worker.add_argument("--sites", type=Path, required=True, help="the registry the run was planned with")
+    worker.add_argument("--dsn", help="PostgreSQL DSN of the shared run (default: the embedded server)")
+    worker.add_argument("--data-dir", type=Path, help="where the embedded PostgreSQL lives")
+    worker.add_argument("--config", type=Path, help="TOML settings file")
+    worker.add_argument("--worker-id", help="name in run_leases.owner (default host:pid)")
+    worker.add_argument("--lease-ttl", type=float, default=30.0, help="seconds a lease lives unrenewed (30)")
+    worker.add_argument("--heartbeat", type=float, default=5.0, help="seconds between lease renewals (5)")
+    worker.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)  # tests pin the date
 
     demo = sub.add_parser("demo", help="start the simulated government web and crawl it")
     demo.add_argument("--n-sites", type=int, default=60, help="simulated sites (default 60)")
@@ -250,6 +268,39 @@ def _demo_settings(settings: Settings, web: Any) -> Settings:
                    total_timeout=min(settings.total_timeout, 5.0), retry_base_delay=0.5)
 
 
+async def fleet_command(args: argparse.Namespace, settings: Settings, sites: list[Site]) -> int:
+    from crawler.scale.fleet import run_fleet
+
+    if settings.out is not None:
+        raise UserError("--workers: workers share a run through PostgreSQL; --out is not possible")
+    outcome = await run_fleet(resolve_dsn(settings), settings, sites, args.sites, kind=args.kind,
+                              workers=args.workers)
+    _print_summary({"event": "run_finished", "status": outcome.status, "run_id": outcome.run_id,
+                    "workers": len(outcome.exit_codes), "exit_codes": list(outcome.exit_codes)})
+    return EXIT_OK if outcome.status == "succeeded" else EXIT_FAILED
+
+
+async def plan_command(args: argparse.Namespace, settings: Settings, sites: list[Site]) -> int:
+    from crawler.scale.plan import plan_run
+    from crawler.store.admin import migrate
+
+    dsn = resolve_dsn(settings)
+    try:
+        await migrate(dsn)
+    except OSError as exc:
+        raise StoreError(f"cannot reach PostgreSQL: {exc}") from None
+    sys.stdout.write(f"{await plan_run(dsn, settings, sites, args.kind)}\n")
+    return EXIT_OK
+
+
+async def worker_command(args: argparse.Namespace) -> int:
+    from crawler.scale.worker import worker_command as work
+
+    settings = load_settings(args.config, overrides={"dsn": args.dsn, "data_dir": args.data_dir})
+    return await work(resolve_dsn(settings), args.run, args.sites, worker_id=args.worker_id,
+                      lease_ttl=args.lease_ttl, heartbeat=args.heartbeat, today=args.today)
+
+
 async def serve_command(args: argparse.Namespace, settings: Settings, sites: list[Site]) -> int:
     from crawler.service import serve
 
@@ -349,7 +400,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             settings = _settings(args)
             sites = load_registry(args.sites)
+            if args.workers:
+                return _run_async(lambda: fleet_command(args, settings, sites))
             return _run_async(lambda: crawl(settings, sites, args.kind))
+        if args.command == "plan":
+            settings = _settings(args)
+            sites = load_registry(args.sites)
+            return _run_async(lambda: plan_command(args, settings, sites))
+        if args.command == "worker":
+            return _run_async(lambda: worker_command(args))
         if args.command == "demo":
             settings = _settings(args)
             return _run_async(lambda: demo(settings, args.n_sites, args.seed))

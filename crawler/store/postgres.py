@@ -24,6 +24,7 @@ import orjson
 
 from crawler.types import (
     ColumnRecord,
+    DeferredLinkRecord,
     FetchKind,
     FetchRecord,
     FindingRecord,
@@ -47,6 +48,12 @@ CREATE TEMP TABLE IF NOT EXISTS stage_findings (LIKE findings) ON COMMIT DELETE 
 CREATE TEMP TABLE IF NOT EXISTS stage_probes (LIKE probes) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_column_observations (LIKE column_observations) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_sites (LIKE sites) ON COMMIT DELETE ROWS;
+DO $$ BEGIN
+    -- run_edges arrives with schema version 2; a writer must still start on a version-1 database.
+    IF to_regclass('run_edges') IS NOT NULL THEN
+        CREATE TEMP TABLE IF NOT EXISTS stage_run_edges (LIKE run_edges) ON COMMIT DELETE ROWS;
+    END IF;
+END $$;
 """
 
 _FETCH_COLUMNS = (
@@ -64,6 +71,9 @@ _FINDING_COLUMNS = ("run_id", "seq", "site", "check", "severity", "url", "detail
 _COLUMN_COLUMNS = (
     "run_id", "seq", "site", "column_url", "name", "class", "newest_date", "newest_url", "item_count",
     "date_source", "observed_at",
+)
+_EDGE_COLUMNS = (
+    "run_id", "seq", "site", "source_url", "target_url", "anchor_text", "element", "on_homepage", "observed_at",
 )
 _SITE_COLUMNS = ("code", "name", "homepage", "organizer", "kind", "region", "updated_at")
 
@@ -96,9 +106,11 @@ class _Batches:
     findings: list[FindingRecord] = field(default_factory=list)
     columns: list[ColumnRecord] = field(default_factory=list)
     sites: list[SiteRecord] = field(default_factory=list)
+    edges: list[DeferredLinkRecord] = field(default_factory=list)
 
     def size(self) -> int:
-        return len(self.fetches) + len(self.links) + len(self.findings) + len(self.columns) + len(self.sites)
+        return (len(self.fetches) + len(self.links) + len(self.findings) + len(self.columns) + len(self.sites)
+                + len(self.edges))
 
 
 @dataclass(slots=True, eq=False)
@@ -221,6 +233,38 @@ class PostgresSink:
                 f"{self.rows_failed} records not stored; first error: {problems[0]!r}"
             ) from problems[0]
 
+    # ----------------------------------------------------------------------- shared runs (scale-out)
+
+    async def attach(self, run: RunInfo) -> None:
+        """Write into a run someone else opened (a worker's share of a shared run); see ``detach``."""
+        if self._task is not None:
+            raise RuntimeError("PostgresSink: a run is already open")
+        self._failure = None
+        self._errors = []
+        self._run = run
+        self._task = asyncio.create_task(self._consume(), name="postgres-sink")
+
+    async def detach(self) -> None:
+        """Drain and flush everything written since ``attach``; the ``runs`` row is left alone.
+
+        Raises StoreError when any record could not be stored: the caller must not count the
+        work behind those records as done.
+        """
+        task, self._task = self._task, None
+        try:
+            if task is not None:
+                crash = await self._drain_and_stop(task)
+                if crash is not None:
+                    self._errors.append(crash)
+        finally:
+            for lane in self._lanes:
+                await self._close_connection(lane)
+        problems = ([self._failure] if self._failure else []) + self._errors
+        if problems:
+            raise StoreError(
+                f"{self.rows_failed} records not stored; first error: {problems[0]!r}"
+            ) from problems[0]
+
     # ----------------------------------------------------------------------- consumer task
 
     async def _drain_and_stop(self, task: asyncio.Task[None]) -> BaseException | None:
@@ -291,6 +335,11 @@ class PostgresSink:
             if len(batches.columns) >= self.batch_size:
                 await self._submit(self._write_columns, batches.columns)
                 batches.columns = []
+        elif isinstance(item, DeferredLinkRecord):
+            batches.edges.append(item)
+            if len(batches.edges) >= self.batch_size:
+                await self._submit(self._write_edges, batches.edges)
+                batches.edges = []
         else:
             batches.sites.append(item)
         return False
@@ -307,7 +356,10 @@ class PostgresSink:
             await self._submit(self._write_findings, batches.findings)
         if batches.columns:
             await self._submit(self._write_columns, batches.columns)
+        if batches.edges:
+            await self._submit(self._write_edges, batches.edges)
         batches.sites, batches.fetches, batches.links, batches.findings, batches.columns = [], [], [], [], []
+        batches.edges = []
 
     async def _submit(self, write: Callable[[_Lane, Sequence[Any]], Coroutine[Any, Any, None]],
                       records: Sequence[Any]) -> None:
@@ -387,6 +439,14 @@ class PostgresSink:
         await self._ensure_partitions(lane, records)
         await self._store(lane, "column_observations", _COLUMN_COLUMNS, rows)
 
+    async def _write_edges(self, lane: _Lane, records: Sequence[DeferredLinkRecord]) -> None:
+        rows = [
+            (r.run_id, r.seq, r.site, r.source_url, r.target_url, r.anchor_text, r.element, r.on_homepage,
+             r.observed_at)
+            for r in records
+        ]
+        await self._store(lane, "run_edges", _EDGE_COLUMNS, rows)  # not partitioned: a per-run work table
+
     async def _store(self, lane: _Lane, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         """Write one batch of a time-series table exactly once.
 
@@ -436,7 +496,8 @@ class PostgresSink:
         await self._with_retry(lane, attempt)
 
     def _count(self, table: str, inserted: int, sent: int) -> None:
-        self.rows_written[table] += inserted
+        # run_edges only appears once a worker of a shared run writes some (see attach).
+        self.rows_written[table] = self.rows_written.get(table, 0) + inserted
         if table != "sites":  # a site upsert that changes nothing is not a duplicate
             self.rows_duplicate += sent - inserted
         self.batches += 1
