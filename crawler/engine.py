@@ -192,6 +192,7 @@ class Crawl:
     def _report_scheduler(self) -> None:
         hosts, backed_off, queued = self.scheduler.stats()
         self.metrics.set_scheduler(hosts, backed_off, queued, self.scheduler.in_flight)
+        self.metrics.observe_writer(self.sink.stats())
 
     # ------------------------------------------------------------------ queueing
 

@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, push
 from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.metrics import disable_created_metrics
 
+from crawler.store.sink import SinkStats
 from crawler.types import FetchKind, Reason, Verdict
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ CHECK_CODES: Final = frozenset(
     }
 )
 
-WRITER_TABLES: Final = frozenset({"runs", "sites", "fetches", "links", "findings"})
+WRITER_TABLES: Final = frozenset({"runs", "sites", "fetches", "links", "findings", "column_observations", "probes",
+                                  "run_edges"})
 
 # Inspection rule: a page not open within 15 s has failed, so 15 is a bucket boundary; 30 covers the
 # slowest retried fetches; the low end resolves healthy intranet-close servers.
@@ -148,6 +150,7 @@ class Metrics:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock  # injectable so tests can check timestamps exactly
+        self._writer_seen: dict[str, int] = {}  # sink totals already counted (see observe_writer)
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         n = NAMESPACE
@@ -425,15 +428,29 @@ class Metrics:
     def set_writer(self, queue_depth: int) -> None:
         self._writer_queue.set(queue_depth)
 
+    def observe_writer(self, stats: SinkStats) -> None:
+        """Totals from the sink become counter increments (the sink counts; Prometheus wants deltas)."""
+        self.set_writer(stats.queue_depth)
+        for table, total in stats.rows_written.items():
+            self.writer_rows(table, self._delta(table, total))
+        self.db_error(self._delta(" errors", stats.errors))
+        self.db_reconnect(self._delta(" reconnects", stats.reconnects))
+
+    def _delta(self, key: str, total: int) -> int:
+        previous, self._writer_seen[key] = self._writer_seen.get(key, 0), total
+        return total - previous
+
     def writer_rows(self, table: str, n: int) -> None:
         if n > 0:
             self._writer_rows.labels(_bounded(table, WRITER_TABLES, "writer table")).inc(n)
 
-    def db_error(self) -> None:
-        self._db_errors.inc()
+    def db_error(self, n: int = 1) -> None:
+        if n > 0:
+            self._db_errors.inc(n)
 
-    def db_reconnect(self) -> None:
-        self._db_reconnects.inc()
+    def db_reconnect(self, n: int = 1) -> None:
+        if n > 0:
+            self._db_reconnects.inc(n)
 
     # ------------------------------------------------------------------ findings
 

@@ -24,10 +24,10 @@ from crawler.store.sink import JsonlSink
 
 TODAY = date(2026, 11, 28)
 N_SITES = 60
-RATE = 5.0  # 200 ms spacing: well above the jitter of the two processes' clocks
+RATE = 2.0  # the default politeness: 500 ms spacing
 HOST_CONCURRENCY = 2
 IP_RATE = 150.0
-TOLERANCE = 0.25
+TOLERANCE = 0.15  # 75 ms: how late a loaded server may stamp a request (see below)
 IP_CONCURRENCY = 8
 
 
@@ -123,7 +123,7 @@ def test_politeness_per_host_and_per_address_from_the_server_log(crawled: CrawlO
     assert max(max_in_flight(log).values()) <= HOST_CONCURRENCY
     assert max(max_in_flight(log, key=by_addr).values()) <= IP_CONCURRENCY
     # The server stamps a request when its event loop gets to it, which on this 2-core machine under
-    # load can lag by tens of milliseconds; 25 % of the 200 ms spacing covers that and nothing more.
+    # load lags by up to ~50 ms; a real violation (a burst) shows as gaps near zero.
     assert rate_exceeded(log, RATE, tolerance=TOLERANCE) == {}
 
 

@@ -408,3 +408,17 @@ async def test_push_to_gateway() -> None:
     assert method == "PUT"
     assert path == "/metrics/job/govcrawl"
     assert b'govcrawl_last_run_success{kind="nightly"} 1.0' in body
+
+
+def test_writer_totals_become_counter_increments() -> None:
+    from crawler.store.sink import SinkStats
+
+    m = Metrics()
+    m.observe_writer(SinkStats(queue_depth=7, rows_written={"fetches": 10}, errors=1, reconnects=0))
+    m.observe_writer(SinkStats(queue_depth=2, rows_written={"fetches": 25, "links": 3}, errors=1, reconnects=2))
+    text = m.render().decode()
+    assert 'govcrawl_writer_rows_total{table="fetches"} 25.0' in text
+    assert 'govcrawl_writer_rows_total{table="links"} 3.0' in text
+    assert "govcrawl_writer_queue_depth 2.0" in text
+    assert "govcrawl_db_errors_total 1.0" in text
+    assert "govcrawl_db_reconnects_total 2.0" in text

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import asyncpg
 import orjson
 
+from crawler.store.sink import SinkStats
 from crawler.types import (
     ColumnRecord,
     DeferredLinkRecord,
@@ -178,6 +179,9 @@ class PostgresSink:
     @property
     def queue_depth(self) -> int:
         return self._queue.qsize()
+
+    def stats(self) -> SinkStats:
+        return SinkStats(self.queue_depth, dict(self.rows_written), self.db_errors, self.reconnects)
 
     # ----------------------------------------------------------------------- Sink protocol
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -16,6 +18,20 @@ from typing import IO, Any, Protocol
 import orjson
 
 from crawler.types import Record, RunInfo
+
+# Table a record lands in (PostgreSQL), also used to count JSON lines by kind.
+TABLE_OF = {"FetchRecord": "fetches", "LinkRecord": "links", "FindingRecord": "findings",
+            "ColumnRecord": "column_observations", "SiteRecord": "sites", "DeferredLinkRecord": "run_edges"}
+
+
+@dataclass(frozen=True, slots=True)
+class SinkStats:
+    """Totals since the sink was made; metrics turn them into counters."""
+
+    queue_depth: int
+    rows_written: Mapping[str, int]
+    errors: int = 0
+    reconnects: int = 0
 
 
 class Sink(Protocol):
@@ -29,6 +45,10 @@ class Sink(Protocol):
 
     async def close_run(self, run: RunInfo, status: str, counts: dict[str, int]) -> None:
         """Flush everything queued, then record how the run ended."""
+        ...
+
+    def stats(self) -> SinkStats:
+        """Queue depth and rows written so far (for metrics)."""
         ...
 
 
@@ -51,6 +71,10 @@ class JsonlSink:
         self._queue: asyncio.Queue[Record | None] = asyncio.Queue(queue_size)
         self._file: IO[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._written: dict[str, int] = {}
+
+    def stats(self) -> SinkStats:
+        return SinkStats(self._queue.qsize(), dict(self._written))
 
     async def open_run(self, kind: str, settings: dict[str, Any]) -> RunInfo:
         self._file = self.path.open("ab")
@@ -76,3 +100,5 @@ class JsonlSink:
         assert self._file is not None
         while (record := await self._queue.get()) is not None:
             self._file.write(record_to_json(record) + b"\n")
+            table = TABLE_OF[type(record).__name__]
+            self._written[table] = self._written.get(table, 0) + 1
