@@ -42,7 +42,14 @@ from crawler.checks.freshness import (
 from crawler.frontier.urls import normalize
 from crawler.parse.dates import DateFinding, article_date
 from crawler.parse.document import Document
-from crawler.parse.listing import ListingResult, column_links, extract_list, homepage_items, looks_like_column_url
+from crawler.parse.listing import (
+    ListingResult,
+    column_links,
+    extract_list,
+    homepage_items,
+    looks_like_column_url,
+    marked_as_article,
+)
 from crawler.types import Element, ListItem, ParsedPage, Site
 
 MAX_COLUMNS = 300  # columns tracked per site; a site with more is reported on its first ones
@@ -274,6 +281,9 @@ class ColumnTracker:
         if page.depth == 0 and self._homepage is None:
             self._observe_homepage(page)
             return []
+        if marked_as_article(page.doc):
+            # Never a list (extract_list says is_list=False for these): skip the costly list scan.
+            return self._observe_article(page)
         listing = extract_list(page.doc, self._today)
         if listing.is_list:
             self._observe_list(page, listing)

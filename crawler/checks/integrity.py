@@ -14,14 +14,16 @@ False positives are the main risk on real government pages, so every rule is con
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.checks.lexicon import Lexicon, Match, spam_host
+from crawler.frontier.urls import resolver
 from crawler.parse.document import Document
 
 SNIPPET = 300
@@ -246,9 +248,19 @@ def _link(node: LexborNode, base: str) -> tuple[str, str] | None:
     href = (node.attributes.get("href") or "").strip()
     if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:", "tel:")):
         return None
-    url = urljoin(base, href)
+    if base.startswith(("http://", "https://")):
+        url = _resolver_for(base)(href)  # the crawler's normalisation, cached per site
+        if url is None:
+            return None
+    else:
+        url = urljoin(base, href)
     host = urlsplit(url).hostname or ""
     return (url, host) if host else None
+
+
+@lru_cache(maxsize=64)
+def _resolver_for(base: str) -> Callable[[str], str | None]:
+    return resolver(base)
 
 
 def _css_link(

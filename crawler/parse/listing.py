@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from crawler.frontier.urls import resolver
 from crawler.parse.dates import find_full_dates, parse_date_text
 from crawler.parse.document import Document
 from crawler.types import ListItem
@@ -63,8 +66,17 @@ def _absolute(base: str, href: str | None) -> str | None:
     """Absolute URL without fragment, or None for links that go nowhere (javascript:, mailto:, #)."""
     if not _goes_somewhere(href):
         return None
-    url = urljoin(base, (href or "").strip()).split("#", 1)[0]
+    href = (href or "").strip()
+    if base.startswith(("http://", "https://")):
+        # The crawler's own normalisation (cached per site), so items match the URLs it fetches.
+        return _resolver_for(base)(href)
+    url = urljoin(base, href).split("#", 1)[0]  # a local file (inspect-page)
     return url if url.startswith(("http://", "https://", "file://")) else None
+
+
+@lru_cache(maxsize=64)
+def _resolver_for(base: str) -> Callable[[str], str | None]:
+    return resolver(base)
 
 
 def _clean(text: str) -> str:
@@ -391,12 +403,19 @@ _ARTICLE_BODY_SELECTOR = ".TRS_Editor, .TRS_UEDITOR, #zoom, .article-content, #U
 MIN_PROSE_CHARS = 300  # paragraph text, outside links, that makes a page an article
 
 
+_ARTICLE_URL_RE = re.compile(r"/t\d{8}_\d+|/art/\d{4}/\d{1,2}/\d{1,2}/")
+
+
+def marked_as_article(doc: Document) -> bool:
+    """The cheap signs of an article: its CMS meta tags or an article URL (TRS, Hanweb)."""
+    return bool(_meta(doc, "articletitle") or _meta(doc, "pubdate")
+                or _ARTICLE_URL_RE.search(urlsplit(doc.url).path))
+
+
 def _is_article(doc: Document) -> bool:
     """Article pages carry related-article lists too; CMS meta tags, article URLs, article body
     containers and paragraphs of prose tell them apart from list pages."""
-    if _meta(doc, "articletitle") or _meta(doc, "pubdate"):
-        return True
-    if re.search(r"/t\d{8}_\d+|/art/\d{4}/\d{1,2}/\d{1,2}/", urlsplit(doc.url).path):
+    if marked_as_article(doc):
         return True
     if doc.tree.css_first(_ARTICLE_BODY_SELECTOR) is not None:
         return True
