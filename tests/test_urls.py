@@ -89,6 +89,14 @@ def test_strip_params_configurable() -> None:
     assert normalize("http://a.gov.cn/x?jsessionid=1", strip_params=frozenset()) == "http://a.gov.cn/x?jsessionid=1"
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"\A(https?|HTTP|ftp)://([a-zA-Z0-9.-]{0,12}|[^/]{0,6})(:[0-9]{0,6})?(/[a-z?#@:]{0,6})?\Z"))
+def test_host_key_by_hand_agrees_with_yarl(url: str) -> None:
+    from crawler.frontier.urls import _host_key_parsed
+
+    assert host_key(url) == _host_key_parsed(url)
+
+
 def test_host_key() -> None:
     assert host_key("HTTP://WWW.Gov.CN/a") == "www.gov.cn:80"
     assert host_key("https://www.gov.cn:8443/a") == "www.gov.cn:8443"

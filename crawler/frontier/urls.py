@@ -79,8 +79,27 @@ def clear_caches() -> None:
     _base_parts.cache_clear()
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def host_key(url: str) -> str:
-    """The host key "host:port", lower-case, with the effective port (``www.gov.cn:443``); "" without a host."""
+    """The host key "host:port", lower-case, with the effective port (``www.gov.cn:443``); "" without a host.
+
+    Called for every link the crawl meets: plain ASCII http(s) URLs (all normalised ones) are split by
+    hand; anything unusual goes through yarl.
+    """
+    scheme, sep, rest = url.partition("://")
+    default = _DEFAULT_PORTS.get(scheme) if sep else None
+    if default is not None:
+        authority = rest.partition("/")[0].partition("?")[0].partition("#")[0]
+        host, _, port = authority.partition(":")
+        if host and authority.isascii() and "@" not in authority and "[" not in authority and "%" not in host \
+                and (not port or (port.isdigit() and 0 < int(port) < 65536)):
+            return f"{host.lower()}:{int(port) if port else default}"
+    return _host_key_parsed(url)
+
+
+def _host_key_parsed(url: str) -> str:
     try:
         parsed = URL(url)
         host = parsed.raw_host
