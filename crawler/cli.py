@@ -381,6 +381,26 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
 
 
+async def _dispatch(args: argparse.Namespace) -> int:
+    """Run the chosen command; settings and the registry are read (and checked) first where it has them."""
+    if args.command in ("db", "report", "worker"):  # settings only for where the database is
+        handler = {"db": db_command, "report": report_command, "worker": worker_command}[args.command]
+        return await handler(args)
+    settings = _settings(args)
+    if args.command == "inspect-page":
+        return await inspect_command(args, settings)
+    if args.command == "demo":
+        return await demo(settings, args.n_sites, args.seed)
+    sites = load_registry(args.sites)
+    if args.command == "run":
+        if args.workers:
+            return await fleet_command(args, settings, sites)
+        return await crawl(settings, sites, args.kind)
+    if args.command == "plan":
+        return await plan_command(args, settings, sites)
+    return await serve_command(args, settings, sites)
+
+
 def _run_async(coro_fn: Callable[[], Awaitable[int]]) -> int:
     async def wrapper() -> int:
         return await coro_fn()
@@ -397,40 +417,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        if args.command == "run":
-            settings = _settings(args)
-            sites = load_registry(args.sites)
-            if args.workers:
-                return _run_async(lambda: fleet_command(args, settings, sites))
-            return _run_async(lambda: crawl(settings, sites, args.kind))
-        if args.command == "plan":
-            settings = _settings(args)
-            sites = load_registry(args.sites)
-            return _run_async(lambda: plan_command(args, settings, sites))
-        if args.command == "worker":
-            return _run_async(lambda: worker_command(args))
-        if args.command == "demo":
-            settings = _settings(args)
-            return _run_async(lambda: demo(settings, args.n_sites, args.seed))
-        if args.command == "serve":
-            settings = _settings(args)
-            sites = load_registry(args.sites)
-            return _run_async(lambda: serve_command(args, settings, sites))
-        if args.command == "report":
-            return _run_async(lambda: report_command(args))
-        if args.command == "inspect-page":
-            settings = _settings(args)
-            return _run_async(lambda: inspect_command(args, settings))
-        if args.command == "db":
-            return _run_async(lambda: db_command(args))
+        return _run_async(lambda: _dispatch(args))
     except UserError as exc:
         sys.stderr.write(f"govcrawl: {exc}\n")
         return EXIT_USAGE
     except StoreError as exc:
         sys.stderr.write(f"govcrawl: {exc}\n")
         return EXIT_STORE
-    parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import asyncio
 import os
 import socket
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -100,18 +100,11 @@ class _Drain:
     stop: bool = False
 
 
-@dataclass(slots=True)
-class _Batches:
-    fetches: list[FetchRecord] = field(default_factory=list)
-    links: list[LinkRecord] = field(default_factory=list)
-    findings: list[FindingRecord] = field(default_factory=list)
-    columns: list[ColumnRecord] = field(default_factory=list)
-    sites: list[SiteRecord] = field(default_factory=list)
-    edges: list[DeferredLinkRecord] = field(default_factory=list)
+class _Batches(dict[type, list[Any]]):
+    """Records waiting to be written, by record type."""
 
     def size(self) -> int:
-        return (len(self.fetches) + len(self.links) + len(self.findings) + len(self.columns) + len(self.sites)
-                + len(self.edges))
+        return sum(map(len, self.values()))
 
 
 @dataclass(slots=True, eq=False)
@@ -162,6 +155,13 @@ class PostgresSink:
         for lane in self._lanes:
             self._idle.put_nowait(lane)
         self._inflight: set[asyncio.Task[None]] = set()
+        # Record type → its writer, in flush order. Sites first: views join run_sites, so a run's
+        # sites should land before its results.
+        self._writers: dict[type, Callable[[_Lane, Sequence[Any]], Coroutine[Any, Any, None]]] = {
+            SiteRecord: self._write_sites, FetchRecord: self._write_fetches, LinkRecord: self._write_links,
+            FindingRecord: self._write_findings, ColumnRecord: self._write_columns,
+            DeferredLinkRecord: self._write_edges,
+        }
         self._task: asyncio.Task[None] | None = None
         self._run: RunInfo | None = None
         self._months: set[tuple[int, int]] = set()  # (year, month) whose partitions exist
@@ -319,51 +319,19 @@ class PostgresSink:
             if not item.done.done():  # close_run may have been cancelled meanwhile
                 item.done.set_result(None)
             return item.stop
-        if isinstance(item, FetchRecord):
-            batches.fetches.append(item)
-            if len(batches.fetches) >= self.batch_size:
-                await self._submit(self._write_fetches, batches.fetches)
-                batches.fetches = []
-        elif isinstance(item, LinkRecord):
-            batches.links.append(item)
-            if len(batches.links) >= self.batch_size:
-                await self._submit(self._write_links, batches.links)
-                batches.links = []
-        elif isinstance(item, FindingRecord):
-            batches.findings.append(item)
-            if len(batches.findings) >= self.batch_size:
-                await self._submit(self._write_findings, batches.findings)
-                batches.findings = []
-        elif isinstance(item, ColumnRecord):
-            batches.columns.append(item)
-            if len(batches.columns) >= self.batch_size:
-                await self._submit(self._write_columns, batches.columns)
-                batches.columns = []
-        elif isinstance(item, DeferredLinkRecord):
-            batches.edges.append(item)
-            if len(batches.edges) >= self.batch_size:
-                await self._submit(self._write_edges, batches.edges)
-                batches.edges = []
-        else:
-            batches.sites.append(item)
+        kind = type(item)
+        batch = batches.setdefault(kind, [])
+        batch.append(item)
+        if len(batch) >= self.batch_size and kind is not SiteRecord:  # sites go first, at flush time
+            await self._submit(self._writers[kind], batch)
+            batches[kind] = []
         return False
 
     async def _flush(self, batches: _Batches) -> None:
-        # Sites first: views join run_sites, so a run's sites should land before its results.
-        if batches.sites:
-            await self._submit(self._write_sites, batches.sites)
-        if batches.fetches:
-            await self._submit(self._write_fetches, batches.fetches)
-        if batches.links:
-            await self._submit(self._write_links, batches.links)
-        if batches.findings:
-            await self._submit(self._write_findings, batches.findings)
-        if batches.columns:
-            await self._submit(self._write_columns, batches.columns)
-        if batches.edges:
-            await self._submit(self._write_edges, batches.edges)
-        batches.sites, batches.fetches, batches.links, batches.findings, batches.columns = [], [], [], [], []
-        batches.edges = []
+        for kind, write in self._writers.items():  # in order: sites first (see _writers)
+            if batches.get(kind):
+                await self._submit(write, batches[kind])
+        batches.clear()
 
     async def _submit(self, write: Callable[[_Lane, Sequence[Any]], Coroutine[Any, Any, None]],
                       records: Sequence[Any]) -> None:
