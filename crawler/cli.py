@@ -251,7 +251,7 @@ async def demo(settings: Settings, n_sites: int, seed: int) -> int:
     if settings.out is None:
         sys.stdout.write(
             "\nResults are in PostgreSQL. Try:\n"
-            '  psql "$(govcrawl db dsn)" -c "select check, count(*) from findings group by 1 order by 2 desc"\n'
+            '  psql "$(govcrawl db dsn)" -c \'select "check", count(*) from findings group by 1 order by 2 desc\'\n'
             "  govcrawl report --format md | less\n"
             "  govcrawl report --format html --out report.html\n")
     return code
