@@ -95,7 +95,7 @@ def run_govcrawl(total: int, window: int) -> list[dict[str, float]]:
                 out.append({"urls": seen, "rss": rss_bytes() - base, "seconds": time.perf_counter() - started,
                             "settled_ok": len(frontier._done_ok), "bad": len(frontier._bad),
                             "pending": frontier.pending,
-                            "set_table": sys.getsizeof(frontier._done_ok), "bad_table": sys.getsizeof(frontier._bad)})
+                            "seen_bytes": frontier._done_ok.memory_bytes(), "bad_table": sys.getsizeof(frontier._bad)})
                 mark = next(marks, total + 1)
         page += 1
     return out
@@ -164,9 +164,8 @@ def main() -> None:
             cells.append(f"{row['rss'] / 2**20:>9.1f} MB {row['rss'] / row['urls']:>6.0f} {delta:>8.0f}")
         print(f"{gov['urls']:>10,} | {cells[0]} | {cells[1]} | {naive['rss'] / max(gov['rss'], 1):>13.1f}x")
     last = results["govcrawl"][-1]
-    ints = last["settled_ok"] * 40  # a 64-bit hash is a 36-byte int object, 40 with allocator rounding
-    print(f"\ngovcrawl at {last['urls']:,}: {last['settled_ok']:,} ok hashes in a set (table "
-          f"{last['set_table'] / 2**20:.1f} MB + int objects ~{ints / 2**20:.1f} MB), {last['bad']:,} broken verdicts "
+    print(f"\ngovcrawl at {last['urls']:,}: {last['settled_ok']:,} ok hashes packed in "
+          f"{last['seen_bytes'] / 2**20:.1f} MB (SeenHashes, incl. its 2 MB filter), {last['bad']:,} broken verdicts "
           f"(dict table {last['bad_table'] / 2**20:.1f} MB), {last['pending']:,} pending; "
           f"{last['seconds']:.1f} s to offer and settle them all")
     last_naive = results["naive"][-1]

@@ -3,7 +3,8 @@
 Each unique URL is checked once per run however many pages link to it. Until its verdict is known,
 the edges pointing at it (referring page, anchor text, element) wait here; once it is known they are
 released to the caller, which reports the not-ok ones and drops the rest — so memory holds only
-edges of URLs still in flight, not every edge of the crawl. URLs are remembered as 64-bit hashes.
+edges of URLs still in flight, not every edge of the crawl. URLs are remembered as 64-bit hashes,
+the settled ones packed at about 8 bytes each (`SeenHashes`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from crawler.frontier.seen import SeenHashes
 from crawler.frontier.urls import host_key, is_attachment, looks_like_trap
 from crawler.types import Element, FetchKind, Hop, Reason, Site, Verdict
 
@@ -88,7 +90,7 @@ class Frontier:
         self.max_url_length = max_url_length
         self.check_external = check_external
         self.site_of_host: dict[str, SiteState] = {}
-        self._done_ok: set[int] = set()
+        self._done_ok = SeenHashes()  # the bulk of what a run remembers: ~8 bytes per URL
         self._bad: dict[int, Known] = {}
         self._pending: dict[int, list[Edge]] = {}
         self._overflow: dict[int, int] = {}
@@ -148,7 +150,7 @@ class Frontier:
         edges = self._pending.pop(key, [])
         overflow = self._overflow.pop(key, 0)
         if verdict is Verdict.OK:
-            self._done_ok.add(key)
+            self._done_ok.add_new(key)  # a URL is settled once: it left _pending just now
         else:
             self._bad[key] = Known(verdict, reason, status)
         return edges, overflow
