@@ -23,7 +23,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.checks.lexicon import Lexicon, Match, spam_host
-from crawler.frontier.urls import resolver
+from crawler.frontier.urls import host_key, resolver
 from crawler.parse.document import Document
 
 SNIPPET = 300
@@ -252,9 +252,10 @@ def _link(node: LexborNode, base: str) -> tuple[str, str] | None:
         url = _resolver_for(base)(href)  # the crawler's normalisation, cached per site
         if url is None:
             return None
+        host = host_key(url).rpartition(":")[0].strip("[]")  # normalised: "host:port" by hand
     else:
         url = urljoin(base, href)
-    host = urlsplit(url).hostname or ""
+        host = urlsplit(url).hostname or ""
     return (url, host) if host else None
 
 
