@@ -15,19 +15,17 @@ URL and Host header keep the real host name, only the socket goes to the simulat
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import csv
 import json
 import resource
 import socket
 import time
 from collections import deque
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from contender import contender_parser, load_rules, load_seeds  # benchmarks/ is on sys.path when run
 from selectolax.lexbor import LexborHTMLParser
 
 SKIP_EXTENSIONS = frozenset((
@@ -37,6 +35,7 @@ SKIP_EXTENSIONS = frozenset((
     "wav", "wma", "mov", "mkv", "rm", "rmvb", "swf", "m4a", "3gp", "mpg", "mpeg", "css", "js",
 ))  # what govcrawl's crawler/frontier/urls.py treats as attachments, plus stylesheets and scripts
 MAX_URL_LENGTH = 1024
+
 
 
 class ConnectTo(AbstractResolver):
@@ -58,18 +57,6 @@ class ConnectTo(AbstractResolver):
         return None
 
 
-def load_rules(path: Path) -> dict[str, tuple[str, int]]:
-    rules = {}
-    for line in path.read_text(encoding="utf-8").split():
-        host, _, target = line.partition("=")
-        addr, _, port = target.rpartition(":")
-        rules[host.lower()] = (addr, int(port))
-    return rules
-
-
-def load_seeds(path: Path) -> list[str]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return [row["url"] for row in csv.DictReader(fh)]
 
 
 class Floor:
@@ -177,15 +164,7 @@ class Floor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites-csv", type=Path, required=True)
-    parser.add_argument("--resolve-file", type=Path, required=True, help="HOST=ADDR:PORT rules, one per line")
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--host-concurrency", type=int, default=2)
-    parser.add_argument("--max-pages", type=int, default=2000)
-    parser.add_argument("--max-depth", type=int, default=5)
-    parser.add_argument("--timeout", type=float, default=3.0)
-    args = parser.parse_args()
+    args = contender_parser(__doc__.splitlines()[0] if __doc__ else "").parse_args()
     floor = Floor(load_seeds(args.sites_csv), load_rules(args.resolve_file), args.concurrency, args.host_concurrency,
                   args.max_pages, args.max_depth, args.timeout)
     before = resource.getrusage(resource.RUSAGE_SELF)

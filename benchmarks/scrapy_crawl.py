@@ -18,17 +18,15 @@ its own process and reads the ``RESULT {json}`` line it prints last.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import logging
 import resource
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from contender import contender_parser, load_rules, load_seeds  # benchmarks/ is on sys.path when run
 from scrapy import Request
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import CrawlerProcess
@@ -38,6 +36,7 @@ from scrapy.linkextractors import LinkExtractor
 from scrapy.spiders import CrawlSpider, Rule
 
 MAX_URL_LENGTH = 1024
+
 
 
 class ConnectToHandler(HTTP11DownloadHandler):
@@ -88,27 +87,10 @@ class GovSpider(CrawlSpider):
         return []
 
 
-def load_rules(path: Path) -> dict[str, tuple[str, int]]:
-    rules = {}
-    for line in path.read_text(encoding="utf-8").split():
-        host, _, target = line.partition("=")
-        addr, _, port = target.rpartition(":")
-        rules[host.lower()] = (addr, int(port))
-    return rules
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites-csv", type=Path, required=True)
-    parser.add_argument("--resolve-file", type=Path, required=True, help="HOST=ADDR:PORT rules, one per line")
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--host-concurrency", type=int, default=2)
-    parser.add_argument("--max-pages", type=int, default=2000)
-    parser.add_argument("--max-depth", type=int, default=5)
-    parser.add_argument("--timeout", type=float, default=3.0)
-    args = parser.parse_args()
-    with args.sites_csv.open(encoding="utf-8", newline="") as fh:
-        seeds = [row["url"] for row in csv.DictReader(fh)]
+    args = contender_parser(__doc__.splitlines()[0] if __doc__ else "").parse_args()
+    seeds = load_seeds(args.sites_csv)
     settings: dict[str, Any] = {
         "BENCH_CONNECT_TO": load_rules(args.resolve_file),
         "DOWNLOAD_HANDLERS": {"http": f"{__name__}.ConnectToHandler"},
