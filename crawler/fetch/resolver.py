@@ -136,6 +136,8 @@ class Resolver(AbstractResolver):
 
     def check_literal(self, host: str) -> None:
         """aiohttp never asks a resolver about IP-literal hosts, so we must: raise if one is refused."""
+        if not (host[:1].isdigit() or ":" in host or host.startswith("[")):
+            return  # a host name (an IP literal starts with a digit or is IPv6): no exception to pay for
         try:
             ipaddress.ip_address(host.strip("[]"))
         except ValueError:
