@@ -26,6 +26,9 @@ _STRONG_PHRASES: tuple[str, ...] = (
 # Phrases that are a soft 404 only in a short title or a near-empty page: an article can say "相关文件已删除".
 _WEAK_PHRASES: tuple[str, ...] = ("已删除", "已被删除", "无法找到", "出错啦", "错误提示")
 # "404" as the error code, not "第404号" or "404条": digits, 第 before, or a counter word after, disqualify it.
+# One scan of the text for any phrase (a loop of `in` tests was ~70 scans per page).
+_STRONG = re.compile("|".join(map(re.escape, _STRONG_PHRASES)))
+_WEAK = re.compile("|".join(map(re.escape, _WEAK_PHRASES)))
 _ERROR_404 = re.compile(r"(?<![0-9第])404(?![0-9号条件次期份元个人家万米年])")
 
 # Visible-text sizes. A government error page keeps the site's header and footer, so "short" has to allow a few
@@ -44,7 +47,7 @@ def says_not_found(title: str, text: str) -> bool:
     if len(text) > _SHORT_TEXT:
         return False
     head = text[:_HEAD_OF_TEXT].lower()
-    if _contains(head, _STRONG_PHRASES):
+    if _STRONG.search(head):
         return True
     return len(text) <= _TINY_TEXT and _weak_signal(head)
 
@@ -53,15 +56,11 @@ def _title_says_not_found(title: str) -> bool:
     title = title.strip().lower()
     if not title or len(title) > _SHORT_TITLE:
         return False
-    return _contains(title, _STRONG_PHRASES) or _weak_signal(title)
+    return _STRONG.search(title) is not None or _weak_signal(title)
 
 
 def _weak_signal(text: str) -> bool:
-    return _contains(text, _WEAK_PHRASES) or _ERROR_404.search(text) is not None
-
-
-def _contains(text: str, phrases: tuple[str, ...]) -> bool:
-    return any(phrase in text for phrase in phrases)
+    return _WEAK.search(text) is not None or _ERROR_404.search(text) is not None
 
 
 # --------------------------------------------------------------------------- per-host fingerprint
