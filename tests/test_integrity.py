@@ -13,7 +13,7 @@ from crawler.checks.integrity import (
     looks_spam_or_parked,
     page_view,
 )
-from crawler.checks.lexicon import Lexicon, spam_host
+from crawler.checks.lexicon import Entry, Lexicon, spam_host
 from crawler.parse.document import Document
 
 SITE = "www.example.gov.cn"
@@ -60,6 +60,15 @@ def test_nested_and_allowed_matches_are_dropped(lexicon: Lexicon) -> None:
     assert [m.term for m in lexicon.find("真人百家乐")] == ["真人百家乐"]
     assert lexicon.find("国家体育总局棋牌运动管理中心") == []
     assert lexicon.find("澳门博彩业收入") == []
+
+
+def test_find_in_any_matches_within_each_text_only(lexicon: Lexicon) -> None:
+    assert lexicon.find_in_any(["通知公告", "政务公开", "真人娱乐"])
+    assert not lexicon.find_in_any(["真人", "娱乐"])  # 真人娱乐 split over two anchors is no match
+    assert not lexicon.find_in_any(["国家体育总局棋牌运动管理中心", "政务公开"])  # allowed phrases only
+    assert not lexicon.find_in_any([])
+    with pytest.raises(ValueError, match="spans lines"):
+        Lexicon([Entry("真人\n娱乐", "gambling", "strong")], "test")
 
 
 @pytest.mark.parametrize(
@@ -228,6 +237,27 @@ def test_font_size_zero_layout_with_reset_children_is_not_hidden(lexicon: Lexico
     assert checks(check_page(doc, HOSTS, lexicon), "security.hidden_link") == []
 
 
+def test_link_in_nested_hidden_elements_takes_the_nearest_technique(lexicon: Lexicon) -> None:
+    # A display:none tab holding an off-screen block: the off-screen block (covert) is what hides the links.
+    doc = page(
+        '<div class="tab" style="display:none"><a href="http://www.tab-example.com/">tab</a>'
+        '<p style="position:absolute;left:-9999px"><a href="http://www.some-shop.com/">便宜手表</a>'
+        '<a href="http://www.other-shop.com/">名牌包</a></p></div>'
+        '<a href="http://www.visible-example.com/">visible</a>'
+    )
+    findings = checks(check_page(doc, HOSTS, lexicon), "security.hidden_link")
+    assert [f.detail["href"] for f in findings] == ["http://www.some-shop.com/", "http://www.other-shop.com/"]
+    assert {f.detail["technique"] for f in findings} == {"offscreen"}
+    assert {f.detail["evidence"][:8] for f in findings} == {"<p style"}
+    assert {f.detail["path"] for f in findings} == {"body > div.tab > p > a"}
+
+
+def test_link_hidden_by_its_own_style(lexicon: Lexicon) -> None:
+    doc = page('<p><a style="position:absolute;left:-9999px" href="http://www.some-shop.com/">便宜手表</a></p>')
+    findings = checks(check_page(doc, HOSTS, lexicon), "security.hidden_link")
+    assert [(f.detail["technique"], f.detail["path"]) for f in findings] == [("offscreen", "body > p > a")]
+
+
 def test_hidden_spam_text_without_links_is_spam_content(lexicon: Lexicon) -> None:
     doc = page('<div style="display:none">开元棋牌 欢迎您</div><p>正文</p>')
     findings = checks(check_page(doc, HOSTS, lexicon), "security.spam_content")
@@ -322,6 +352,15 @@ def test_spam_in_visible_text_anchor_and_host(lexicon: Lexicon) -> None:
     assert set(detail["where"]) == {"text", "anchor", "link_host"}
     assert {"真人视讯", "网上赌场", "六合彩", "bet365"} <= set(detail["terms"])
     assert detail["categories"] == ["gambling"]
+
+
+def test_anchor_terms_are_judged_per_link(lexicon: Lexicon) -> None:
+    # All anchors are searched at once first; each one must still be judged alone: one weak term counts in
+    # an off-site anchor only, and weak terms of neighbouring anchors do not combine.
+    body = "".join(f'<a href="/col/{n}/">栏目{n}</a>' for n in range(30))
+    body += '<a href="/a/">时时彩</a><a href="/b/">百家乐</a><a href="http://www.other-example.com/">六合彩</a>'
+    detail = checks(check_page(page(body), HOSTS, lexicon), "security.spam_content")[0].detail
+    assert [hit["term"] for hit in detail["hits"] if hit["where"] == "anchor"] == ["六合彩"]
 
 
 def test_check_page_does_not_modify_the_shared_tree(lexicon: Lexicon) -> None:

@@ -18,6 +18,7 @@ import ahocorasick
 Strength = Literal["strong", "weak"]
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "spam_lexicon.tsv"
+_SEPARATOR = "\n"  # of the texts find_in_any joins; terms come one per line, so none contains it
 _CATEGORIES = frozenset({"gambling", "porn", "fake_docs", "other"})
 _STRENGTHS = frozenset({"strong", "weak", "allow"})
 
@@ -57,6 +58,7 @@ def fold(text: str) -> str:
     return text.translate(_FOLD).lower()
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every off-site link of every page; few distinct hosts
 def spam_host(host: str) -> str | None:
     """The gambling host pattern `host` matches, or None. Government hosts never match."""
     host = host.lower().rstrip(".")
@@ -75,6 +77,8 @@ class Lexicon:
         self.entries = tuple(entries)
         self._automaton = ahocorasick.Automaton()
         for entry in self.entries:
+            if _SEPARATOR in entry.term:  # find_in_any relies on it; the TSV cannot hold one anyway
+                raise ValueError(f"spam lexicon: term {entry.term!r} spans lines")
             self._automaton.add_word(fold(entry.term), entry)
         self._automaton.make_automaton()
 
@@ -121,6 +125,11 @@ class Lexicon:
             if entry.strength != "allow":
                 matches.append(Match(entry.term, entry.category, _strength(entry), start))
         return matches
+
+    def find_in_any(self, texts: Iterable[str]) -> bool:
+        """Whether find() returns anything for at least one of `texts`, in one pass over them all: joined by
+        a line break, which no term contains, no match spans two texts and none hides a match of another."""
+        return bool(self.find(_SEPARATOR.join(texts)))
 
 
 def _strength(entry: Entry) -> Strength:
