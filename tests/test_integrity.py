@@ -54,6 +54,15 @@ def test_lexicon_finds_terms_with_offsets(lexicon: Lexicon) -> None:
 def test_lexicon_folds_case_and_full_width(lexicon: Lexicon) -> None:
     assert [m.term for m in lexicon.find("XX体育ＡＰＰ下载")] == ["体育app下载"]
     assert [m.term for m in lexicon.find("BET365")] == ["bet365"]
+    assert [(m.term, m.start) for m in lexicon.find("访问ｂｅｔ365与ＢｅＴ３６５")] == [("bet365", 2), ("bet365", 9)]
+    spaced = Lexicon([Entry("Live Casino", "gambling", "strong")], "test")
+    assert [m.start for m in spaced.find("进入ＬＩＶＥ\u3000ｃａｓｉｎｏ，live casino")] == [2, 14]
+
+
+def test_lexicon_terms_are_words(lexicon: Lexicon) -> None:
+    # Each term is held in every mix of ASCII and full-width spellings: 2^n for n ASCII characters.
+    with pytest.raises(ValueError, match="ASCII characters"):
+        Lexicon([Entry("this domain is for sale", "other", "strong")], "test")
 
 
 def test_nested_and_allowed_matches_are_dropped(lexicon: Lexicon) -> None:
