@@ -267,6 +267,47 @@ def test_link_hidden_by_its_own_style(lexicon: Lexicon) -> None:
     assert [(f.detail["technique"], f.detail["path"]) for f in findings] == [("offscreen", "body > p > a")]
 
 
+def test_children_revealed_by_class_rules(lexicon: Lexicon) -> None:
+    # A class rule gives a child of a font-size:0 list its size back, unless another rule hides the child again;
+    # visibility:visible shows one child of a visibility:hidden block, not its siblings.
+    doc = page(
+        '<ul style="font-size:0"><li class="item"><a href="http://www.bank-example.com/">某某银行</a></li>'
+        '<li class="item small"><a href="http://www.some-shop.com/">便宜手表</a></li></ul>'
+        '<div style="visibility:hidden"><p class="show"><a href="http://a.example.com/">澳门新葡京</a></p>'
+        '<a href="http://b.example.com/">澳门新葡京</a></div>',
+        head="<style>.item{font-size:14px} .item{color:#333} .small{font-size:0} .show{visibility:visible}</style>",
+    )
+    findings = checks(check_page(doc, HOSTS, lexicon), "security.hidden_link")
+    assert [(f.detail["href"], f.detail["technique"]) for f in findings] == [
+        ("http://www.some-shop.com/", "font_size"),
+        ("http://b.example.com/", "visibility:hidden"),
+    ]
+
+
+def test_base_href_title_and_meta(lexicon: Lexicon) -> None:
+    # The first <base href> and the first <title> count, wherever they are; relative links resolve against it.
+    doc = page(
+        '<svg><title>图标</title></svg><a href="hg0088/">链接</a>',
+        head='<base href=" http://mirror.example.com/dir/ "><base href="/other/"><title>开元棋牌 官网</title>'
+        '<meta name=" Keywords " content=" 百家乐  时时彩 ">',
+    )
+    findings = check_page(doc, HOSTS, lexicon)
+    assert checks(findings, "security.hijacked_title")[0].detail == {
+        "fields": ["meta.keywords", "title"],
+        "terms": ["开元棋牌", "时时彩", "百家乐"],
+        "categories": ["gambling"],
+        "meta.keywords": "百家乐 时时彩",
+        "title": "开元棋牌 官网",
+    }
+    assert page_view(doc, HOSTS, lexicon).link_hosts == frozenset({"mirror.example.com"})
+
+
+def test_script_written_link_with_escaped_attribute_name(lexicon: Lexicon) -> None:
+    script = "<script>document.write('<a h\\x72ef=\"http://www.x-example.com/\">\u771f\u4eba\u5a31\u4e50</a>');</script>"
+    findings = checks(check_page(page(script), HOSTS, lexicon), "security.hidden_link")
+    assert [f.detail["href"] for f in findings] == ["http://www.x-example.com/"]
+
+
 def test_hidden_spam_text_without_links_is_spam_content(lexicon: Lexicon) -> None:
     doc = page('<div style="display:none">开元棋牌 欢迎您</div><p>正文</p>')
     findings = checks(check_page(doc, HOSTS, lexicon), "security.spam_content")
@@ -412,6 +453,16 @@ def test_cloaking_differences() -> None:
     assert detail["crawler_only_terms"] == ["新葡京"]
     assert detail["normal"]["title"] == "某某市人民政府"
     assert detail["crawler"]["title"] == "澳门新葡京"
+
+
+def test_page_view_of_another_document_at_the_same_url(lexicon: Lexicon) -> None:
+    # check_page and page_view share the scan of one document, not of one URL (the crawler fetches a homepage
+    # twice to compare what people and search engines are shown).
+    people = page('<a href="https://www.gov.cn/">国务院</a>')
+    crawler = page('<a href="http://hg0088.com/">新葡京</a>')
+    check_page(people, HOSTS, lexicon)
+    assert page_view(crawler, HOSTS, lexicon).link_hosts == frozenset({"hg0088.com"})
+    assert page_view(people, HOSTS, lexicon).link_hosts == frozenset({"www.gov.cn"})
 
 
 def test_page_view_collects_off_site_hosts_and_spam(lexicon: Lexicon) -> None:

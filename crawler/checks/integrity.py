@@ -17,8 +17,10 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from itertools import chain
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
+from weakref import WeakKeyDictionary
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -89,7 +91,7 @@ def check_page(doc: Document, site_hosts: frozenset[str], lexicon: Lexicon) -> l
     spam = _spam_hits(scan, site_hosts, lexicon)
     if spam:
         findings.append(IntegrityFinding("security.spam_content", doc.url, _spam_detail(spam)))
-    hijacked = _hijacked_title(scan, lexicon)
+    hijacked = _hijacked_title(scan, spam)
     if hijacked:
         findings.append(IntegrityFinding("security.hijacked_title", doc.url, hijacked))
     footer = _hijacked_footer(scan.visible_text, lexicon)
@@ -183,8 +185,7 @@ def is_trusted(host: str) -> bool:
 # --------------------------------------------------------------------------- page scan
 
 
-@dataclass(frozen=True, slots=True)
-class _Link:
+class _Link(NamedTuple):  # a tuple: built for every link of every page
     url: str
     host: str
     text: str
@@ -210,10 +211,22 @@ class _Hit:
     snippet: str
 
 
+# SiteInspector runs check_page and then page_view on each homepage. A scan depends on the document alone (its
+# tree is never modified), so it is kept as long as the document is.
+_SCANS: WeakKeyDictionary[Document, _Scan] = WeakKeyDictionary()
+
+
 def _scan(doc: Document) -> _Scan:
+    scan = _SCANS.get(doc)
+    if scan is None:
+        scan = _SCANS[doc] = _scan_page(doc)
+    return scan
+
+
+def _scan_page(doc: Document) -> _Scan:
+    head = _head(doc)
+    base, rules = head.base, _style_rules(head.css)
     tree = doc.tree.clone()  # the scan removes nodes; the shared tree stays intact for other checks
-    base = _base_url(tree, doc.url)
-    rules = _style_rules(tree)
     for node in tree.css("style, noscript, template"):
         node.decompose()
     hidden = _hidden_elements(tree, rules)
@@ -229,29 +242,43 @@ def _scan(doc: Document) -> _Scan:
     for node, _ in outermost:
         node.decompose()
     body = tree.body
-    title = doc.tree.css_first("title")
     return _Scan(
-        title=_collapse(title.text() if title is not None else ""),
-        meta=_meta(doc.tree),
+        title=head.title,
+        meta=head.meta,
         visible_text=body.text(separator="\n") if body is not None else "",
         hidden_texts=tuple((how, text) for how, text in hidden_texts if text),
         links=tuple(link for link in links if link is not None),
     )
 
 
-def _base_url(tree: LexborHTMLParser, url: str) -> str:
-    base = tree.css_first("base[href]")
-    href = base.attributes.get("href") if base is not None else None
-    return urljoin(url, href.strip()) if href else url
+class _Head(NamedTuple):
+    base: str  # what links resolve against
+    css: str  # the text of every style element
+    title: str
+    meta: dict[str, str]  # meta.keywords / meta.description
 
 
-def _meta(tree: LexborHTMLParser) -> dict[str, str]:
+def _head(doc: Document) -> _Head:
+    """The first <base href> and <title>, every <style> and <meta name>: one walk over the tree, not four."""
+    base: str | None = None
+    title: str | None = None
+    css: list[str] = []
     meta: dict[str, str] = {}
-    for node in tree.css("meta[name]"):
-        name = (node.attributes.get("name") or "").strip().lower()
-        if name in ("keywords", "description"):
-            meta[f"meta.{name}"] = _collapse(node.attributes.get("content") or "")
-    return meta
+    for node in doc.tree.css("base[href], style, title, meta[name]"):
+        tag = node.tag
+        if tag == "style":
+            css.append(node.text())
+        elif tag == "meta":
+            attributes = node.attributes  # a new dict at each access
+            name = (attributes.get("name") or "").strip().lower()
+            if name in ("keywords", "description"):
+                meta[f"meta.{name}"] = _collapse(attributes.get("content") or "")
+        elif tag == "title" and title is None:
+            title = node.text()
+        elif tag == "base" and base is None:
+            base = (node.attributes.get("href") or "").strip()
+    base_url = urljoin(doc.url, base) if base else doc.url
+    return _Head(base_url, "\n".join(css), _collapse(title or ""), meta)
 
 
 _LinkResolver = Callable[[LexborNode], tuple[str, str] | None]
@@ -327,15 +354,19 @@ def _css_link(
 def _script_links(script: LexborNode, base: str, rules: list[_Rule]) -> list[_Link | None]:
     """Links an inline script writes into the page. The script text, unescaped, is parsed as HTML: the
     parser skips the JavaScript around the markup, and inline styles in the markup still show hiding."""
+    if script.attributes.get("src"):
+        return []
     code = script.text(deep=True)
     lowered = code.lower()
-    if script.attributes.get("src") or not any(k in lowered for k in ("document.write", "innerhtml")):
+    if not any(k in lowered for k in ("document.write", "innerhtml")):
         return []
     markup = _unescape_js(code)
+    if "href" not in markup.lower():  # the parser makes no a[href] without one: spare parsing the fragment
+        return []
     fragment = LexborHTMLParser(markup)
     hidden = _hidden_elements(fragment, rules)
     method = "document.write" if "document.write" in lowered else "innerHTML"
-    path = _path(script)
+    path, evidence = _path(script), (script.html or "")[:SNIPPET]
     resolve = _link_resolver(base)
     links: list[_Link | None] = []
     for node in fragment.css(_LINK_SELECTOR):
@@ -345,7 +376,6 @@ def _script_links(script: LexborNode, base: str, rules: list[_Rule]) -> list[_Li
         container = _hidden_ancestor(node, hidden, include_self=True)
         technique = method + (f"+{hidden[container.mem_id][1]}" if container is not None else "")
         text = _collapse(node.text(separator=" "))
-        evidence = (script.html or "")[:SNIPPET]
         links.append(_Link(resolved[0], resolved[1], text, path, technique, evidence, True))
     return links
 
@@ -369,10 +399,11 @@ def _path(node: LexborNode) -> str:
 
 
 def _label(node: LexborNode) -> str:
-    node_id = (node.attributes.get("id") or "").strip()
+    attributes = node.attributes  # a new dict at each access
+    node_id = (attributes.get("id") or "").strip()
     if node_id:
         return f"{node.tag}#{node_id}"
-    classes = (node.attributes.get("class") or "").split()
+    classes = (attributes.get("class") or "").split()
     return node.tag + "".join(f".{name}" for name in classes[:2]) if node.tag else ""
 
 
@@ -401,8 +432,8 @@ class _Rule:
     declarations: dict[str, str]
 
 
-def _style_rules(tree: LexborHTMLParser) -> list[_Rule]:
-    css = _strip_at_blocks(_COMMENT_RE.sub("", "\n".join(node.text() for node in tree.css("style"))))
+def _style_rules(css: str) -> list[_Rule]:
+    css = _strip_at_blocks(_COMMENT_RE.sub("", css))
     merged: dict[str, dict[str, str]] = {}  # later rules for the same selector override earlier ones
     for found in _RULE_RE.finditer(css):
         selectors = [name for name in map(str.strip, found.group(1).split(",")) if _SIMPLE_SELECTOR_RE.fullmatch(name)]
@@ -475,8 +506,17 @@ def _style_technique(style: str) -> str | None:
     return _technique(_declarations(style))
 
 
+# Each test of _technique needs one of these: most styles (width, float, border ...) need no test at all.
+_HIDING_PROPERTIES = frozenset({
+    "display", "visibility", "opacity", "position", "margin-left", "margin-top", "text-indent", "overflow",
+    "font-size", "color",
+})  # fmt: skip
+
+
 def _technique(d: dict[str, str]) -> str | None:
     """The hiding technique these declarations amount to, or None when they leave the element visible."""
+    if d.keys().isdisjoint(_HIDING_PROPERTIES):
+        return None
     if d.get("display") == "none":
         return "display:none"
     if d.get("visibility") in ("hidden", "collapse"):
@@ -558,10 +598,12 @@ def _revealed(node: LexborNode, container: LexborNode, technique: str, rules: li
     `ul{font-size:0} li{font-size:14px}` to kill inline-block gaps; visibility:visible on a child shows it."""
     if technique not in ("font_size", "visibility:hidden"):
         return False
-    chain = [node, *_ancestors(node)]
-    ids = [element.mem_id for element in chain]
-    for element in chain[: ids.index(container.mem_id)]:
-        declared = _declared(element, rules)
+    name = "font-size" if technique == "font_size" else "visibility"
+    declaring = [rule for rule in rules if name in rule.declarations]  # the others cannot undo it
+    for element in chain([node], _ancestors(node)):
+        if element.mem_id == container.mem_id:
+            break
+        declared = _declared(element, declaring)
         if technique == "font_size" and (size := _number(declared.get("font-size"))) is not None and size > 1:
             return True
         if technique == "visibility:hidden" and declared.get("visibility") == "visible":
@@ -694,9 +736,10 @@ def _hidden_link_findings(
             )
 
 
-def _hijacked_title(scan: _Scan, lexicon: Lexicon) -> dict[str, Any] | None:
+def _hijacked_title(scan: _Scan, spam: list[_Hit]) -> dict[str, Any] | None:
+    """From the spam hits in the title and meta fields (the same contexts: strong terms or close weak ones)."""
     fields = {"title": scan.title, **scan.meta}
-    hits = [hit for where, text in fields.items() for hit in _context_hits(text, where, lexicon, False)]
+    hits = [hit for hit in spam if hit.where in fields]
     if not hits:
         return None
     hit_fields = sorted({hit.where for hit in hits})
