@@ -1,6 +1,6 @@
 """Memory as a crawl grows: govcrawl's frontier against a naive set-of-URLs + dict-of-edges baseline.
 
-    python benchmarks/bench_memory.py [--urls 1000000]
+    python benchmarks/bench_memory.py [--urls 1000000] [--window 10000] [--budget BYTES]
 
 A full crawl of a million URLs takes far too long on this machine, so this drives the frontier
 directly with synthetic URLs, the way the engine does: every "page" of a site links to 10 URLs not
@@ -9,11 +9,18 @@ with its ``Edge``, waits in a FIFO window of ``--window`` queued jobs (the sched
 then ``settle``d — 99 % ok, 1 % broken (their verdicts are kept for later referrers). So after warm-up
 the in-flight part is constant and what grows is what the frontier keeps per URL *seen*.
 
-The naive baseline keeps a ``set`` of URL strings and a ``dict`` target URL → list of (source URL,
-anchor text) edges, with the same window of queued URL strings.
+Three runs, each in its own process:
 
-Each structure runs in its own process; RSS (VmRSS, after ``gc.collect()``) is printed at 10k,
-100k and 1M URLs seen, with the growth per URL between checkpoints.
+* **govcrawl** — ``Frontier`` as the crawler builds it: settled URL hashes beyond ``--budget`` bytes
+  (default: the frontier's own) spill to a temporary file;
+* **in-memory** — the same with a budget too large to spill: every hash stays packed in memory, as
+  before the spill existed (the time baseline);
+* **naive** — a ``set`` of URL strings and a ``dict`` target URL → list of (source URL, anchor text)
+  edges, with the same window of queued URL strings.
+
+RSS (VmRSS after ``gc.collect()``, counted from before the structure is built, so fixed parts such as
+the filters count) is printed at 10k, 30k, 100k, 300k and 1M URLs seen, with the growth per URL
+between checkpoints; then the time spent inside offer and settle calls.
 """
 
 from __future__ import annotations
@@ -31,17 +38,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crawler.frontier.frontier import Edge, Frontier, Offer, SiteState
+from crawler.frontier.seen import BUDGET
 from crawler.types import Element, Reason, Site, Verdict
 
 SITES = 2000
 NEW_LINKS = 10  # URLs per page never seen before
 NAV_LINKS = 10  # the site's navigation: the same URLs on every page
 BROKEN_EVERY = 100  # 1 % of URLs end broken
+NO_SPILL = 1 << 40  # a budget no run here reaches
+MODES = ("govcrawl", "in-memory", "naive")
 
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_bytes() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
 
 
 def checkpoints(total: int) -> list[int]:
@@ -58,8 +73,15 @@ def nav_of(site: int, k: int) -> str:
     return f"http://zwgk.site{site:04d}.gov.cn/col/col{1000 + k}/index.html"
 
 
-def run_govcrawl(total: int, window: int) -> list[dict[str, float]]:
-    frontier = Frontier(max_pages=10**9, max_depth=10**6, max_url_length=1024, check_external=True)
+def links_of(site: int, seen: int) -> list[tuple[str, str]]:
+    links = [(nav_of(site, k), "栏目") for k in range(NAV_LINKS)]
+    return links + [(url_of(site, seen + SITES + i), "关于印发实施方案的通知") for i in range(NEW_LINKS)]
+
+
+def run_govcrawl(total: int, window: int, budget: int) -> list[dict[str, float]]:
+    base = rss_bytes()
+    frontier = Frontier(max_pages=10**9, max_depth=10**6, max_url_length=1024, check_external=True,
+                        memory_budget=budget)
     states = []
     for s in range(SITES):
         state = SiteState(Site(code=f"21{s:08d}", name=f"site {s}", url=f"http://zwgk.site{s:04d}.gov.cn/",
@@ -70,107 +92,149 @@ def run_govcrawl(total: int, window: int) -> list[dict[str, float]]:
     out = []
     marks = iter(checkpoints(total))
     mark = next(marks)
-    base = rss_bytes()
-    started = time.perf_counter()
-    seen = 0
-    page = 0
+    clock = time.perf_counter
+    started = clock()
+    offer_s = settle_s = 0.0
+    offers = settles = seen = page = 0
     while seen < total:
         site = page % SITES
         state = states[site]
         source = url_of(site, page)  # the page whose links these are (one string, shared by its edges)
-        links = [(nav_of(site, k), "栏目") for k in range(NAV_LINKS)]
-        links += [(url_of(site, seen + SITES + i), "关于印发实施方案的通知") for i in range(NEW_LINKS)]
-        for url, text in links:
-            offer, _job = frontier.offer(url, 2, Edge(state.site.code, source, text, Element.A, False), state)
+        for url, text in links_of(site, seen):
+            edge = Edge(state.site.code, source, text, Element.A, False)
+            t0 = clock()
+            offer, _job = frontier.offer(url, 2, edge, state)
+            offer_s += clock() - t0
+            offers += 1
             if offer is Offer.NEW:
                 seen += 1
                 queue.append(url)
             if len(queue) > window:
                 done = queue.popleft()
                 broken = hash(done) % BROKEN_EVERY == 0
+                t0 = clock()
                 frontier.settle(done, Verdict.BROKEN if broken else Verdict.OK,
                                 Reason.HTTP_404 if broken else None, 404 if broken else None)
+                settle_s += clock() - t0
+                settles += 1
             if seen >= mark:
                 gc.collect()
-                out.append({"urls": seen, "rss": rss_bytes() - base, "seconds": time.perf_counter() - started,
-                            "settled_ok": len(frontier._done_ok), "bad": len(frontier._bad),
-                            "pending": frontier.pending,
-                            "seen_bytes": frontier._done_ok.memory_bytes(), "bad_table": sys.getsizeof(frontier._bad)})
+                ok, bad = frontier._done_ok, frontier._bad
+                out.append({"urls": seen, "rss": rss_bytes() - base, "peak": peak_rss_bytes() - base,
+                            "seconds": clock() - started, "offer_s": offer_s, "settle_s": settle_s,
+                            "offers": offers, "settles": settles, "settled_ok": len(ok), "bad": len(bad),
+                            "pending": frontier.pending, "memory": ok.memory_bytes() + bad.memory_bytes(),
+                            "runs": ok.runs + bad.runs, "disk": ok.disk_bytes() + bad.disk_bytes()})
                 mark = next(marks, total + 1)
         page += 1
+    frontier.close()
     return out
 
 
 def run_naive(total: int, window: int) -> list[dict[str, float]]:
+    base = rss_bytes()
     seen_urls: set[str] = set()
     edges: dict[str, list[tuple[str, str]]] = {}
     queue: deque[str] = deque()
     out = []
     marks = iter(checkpoints(total))
     mark = next(marks)
-    base = rss_bytes()
-    started = time.perf_counter()
-    seen = 0
-    page = 0
+    clock = time.perf_counter
+    started = clock()
+    offer_s = settle_s = 0.0
+    offers = settles = seen = page = 0
     while seen < total:
         site = page % SITES
         source = url_of(site, page)
-        links = [(nav_of(site, k), "栏目") for k in range(NAV_LINKS)]
-        links += [(url_of(site, seen + SITES + i), "关于印发实施方案的通知") for i in range(NEW_LINKS)]
-        for url, text in links:
+        for url, text in links_of(site, seen):
+            t0 = clock()
             edges.setdefault(url, []).append((source, text))
-            if url not in seen_urls:
+            new = url not in seen_urls
+            if new:
                 seen_urls.add(url)
+            offer_s += clock() - t0
+            offers += 1
+            if new:
                 queue.append(url)
                 seen += 1
             if len(queue) > window:
+                t0 = clock()
                 queue.popleft()
+                settle_s += clock() - t0
+                settles += 1
             if seen >= mark:
                 gc.collect()
-                out.append({"urls": seen, "rss": rss_bytes() - base, "seconds": time.perf_counter() - started,
-                            "set_table": sys.getsizeof(seen_urls), "edges": sum(len(v) for v in edges.values())})
+                out.append({"urls": seen, "rss": rss_bytes() - base, "peak": peak_rss_bytes() - base,
+                            "seconds": clock() - started, "offer_s": offer_s, "settle_s": settle_s,
+                            "offers": offers, "settles": settles, "set_table": sys.getsizeof(seen_urls),
+                            "edges": sum(len(v) for v in edges.values())})
                 mark = next(marks, total + 1)
         page += 1
     return out
+
+
+def measure(mode: str, urls: int, window: int, budget: int) -> list[dict[str, float]]:
+    """Run one mode in a fresh process, so that each RSS starts from the same interpreter."""
+    proc = subprocess.run([sys.executable, __file__, "--mode", mode, "--urls", str(urls), "--window", str(window),
+                           "--budget", str(budget)], capture_output=True, text=True, check=True)
+    rows: list[dict[str, float]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return rows
+
+
+def print_table(results: dict[str, list[dict[str, float]]]) -> None:
+    header = " | ".join(f"{mode + ' RSS':>14} {'Δ B/URL':>8}" for mode in MODES)
+    print(f"\n{'URLs seen':>10} | {header} | {'naive/govcrawl':>14}")
+    previous = dict.fromkeys(MODES, (0, 0.0))
+    for rows in zip(*(results[mode] for mode in MODES), strict=True):
+        cells = []
+        for mode, row in zip(MODES, rows, strict=True):
+            urls, rss = previous[mode]
+            previous[mode] = (row["urls"], row["rss"])
+            cells.append(f"{row['rss'] / 2**20:>11.1f} MB {(row['rss'] - rss) / (row['urls'] - urls):>8.0f}")
+        gov, naive = rows[0], rows[-1]
+        print(f"{gov['urls']:>10,.0f} | {' | '.join(cells)} | {naive['rss'] / max(gov['rss'], 1):>13.1f}x")
+
+
+def print_times(results: dict[str, list[dict[str, float]]]) -> None:
+    print("\nTime inside the calls (perf_counter around each; the naive 'offer' is its set and dict work):")
+    for mode in MODES:
+        last = results[mode][-1]
+        print(f"  {mode:>9}: {last['offers']:,.0f} offers {last['offer_s'] / last['offers'] * 1e6:5.2f} µs each, "
+              f"{last['settles']:,.0f} settles {last['settle_s'] / last['settles'] * 1e6:5.2f} µs each; "
+              f"{last['offer_s'] + last['settle_s']:.1f} s in all, {last['seconds']:.1f} s with the driving loop; "
+              f"peak RSS +{last['peak'] / 2**20:.1f} MB")
+    for mode in ("govcrawl", "in-memory"):
+        last = results[mode][-1]
+        print(f"  {mode:>9} at {last['urls']:,.0f}: {last['settled_ok']:,.0f} ok + {last['bad']:,.0f} broken hashes, "
+              f"{last['memory'] / 2**20:.1f} MB in memory (filters, hot caches, buffers, levels, fences), "
+              f"{last['runs']:.0f} runs / {last['disk'] / 2**20:.1f} MB on disk; {last['pending']:,.0f} pending")
+    naive = results["naive"][-1]
+    print(f"      naive at {naive['urls']:,.0f}: set table {naive['set_table'] / 2**20:.1f} MB, "
+          f"{naive['edges']:,.0f} edges kept")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--urls", type=int, default=1_000_000, help="distinct URLs seen at the end")
     parser.add_argument("--window", type=int, default=10_000, help="queued (not yet settled) URLs")
-    parser.add_argument("--mode", choices=["govcrawl", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--budget", type=int, default=BUDGET,
+                        help="bytes of settled hashes govcrawl keeps in memory before spilling (default %(default)s)")
+    parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode:
-        run = run_govcrawl if args.mode == "govcrawl" else run_naive
-        print(json.dumps(run(args.urls, args.window)), flush=True)
+        if args.mode == "naive":
+            rows = run_naive(args.urls, args.window)
+        else:
+            rows = run_govcrawl(args.urls, args.window, args.budget if args.mode == "govcrawl" else NO_SPILL)
+        print(json.dumps(rows), flush=True)
         return
 
     print(f"{args.urls:,} URLs over {SITES} sites, {NEW_LINKS} new + {NAV_LINKS} navigation links per page, "
-          f"{args.window:,} queued; load {os.getloadavg()[0]:.2f}")
-    results = {}
-    for mode in ("govcrawl", "naive"):
-        proc = subprocess.run([sys.executable, __file__, "--mode", mode, "--urls", str(args.urls),
-                               "--window", str(args.window)], capture_output=True, text=True, check=True)
-        results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"\n{'URLs seen':>10} | {'govcrawl RSS':>12} {'B/URL':>6} {'Δ B/URL':>8} | "
-          f"{'naive RSS':>10} {'B/URL':>6} {'Δ B/URL':>8} | {'naive/govcrawl':>14}")
-    prev = {"govcrawl": (0, 0.0), "naive": (0, 0.0)}
-    for gov, naive in zip(results["govcrawl"], results["naive"], strict=True):
-        cells = []
-        for mode, row in (("govcrawl", gov), ("naive", naive)):
-            n0, r0 = prev[mode]
-            delta = (row["rss"] - r0) / (row["urls"] - n0)
-            prev[mode] = (row["urls"], row["rss"])
-            cells.append(f"{row['rss'] / 2**20:>9.1f} MB {row['rss'] / row['urls']:>6.0f} {delta:>8.0f}")
-        print(f"{gov['urls']:>10,} | {cells[0]} | {cells[1]} | {naive['rss'] / max(gov['rss'], 1):>13.1f}x")
-    last = results["govcrawl"][-1]
-    print(f"\ngovcrawl at {last['urls']:,}: {last['settled_ok']:,} ok hashes packed in "
-          f"{last['seen_bytes'] / 2**20:.1f} MB (SeenHashes, incl. its 2 MB filter), {last['bad']:,} broken verdicts "
-          f"(dict table {last['bad_table'] / 2**20:.1f} MB), {last['pending']:,} pending; "
-          f"{last['seconds']:.1f} s to offer and settle them all")
-    last_naive = results["naive"][-1]
-    print(f"naive at {last_naive['urls']:,}: set table {last_naive['set_table'] / 2**20:.1f} MB, "
-          f"{last_naive['edges']:,} edges kept; {last_naive['seconds']:.1f} s")
+          f"{args.window:,} queued, govcrawl budget {args.budget / 2**20:g} MB; load {os.getloadavg()[0]:.2f}")
+    results = {mode: measure(mode, args.urls, args.window, args.budget) for mode in MODES}
+    print_table(results)
+    print_times(results)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ TODAY = date(2026, 11, 28)
         ("2023-11-20 09:30:00", date(2023, 11, 20)),
         ("发布时间：2023-11-20", date(2023, 11, 20)),
         ("二〇二三年十一月二十日", date(2023, 11, 20)),
+        ("1999-12-31", date(1999, 12, 31)),
+        ("7/5/1999 9:23:57 PM", date(1999, 7, 5)),
         ("[11-20]", date(2026, 11, 20)),
         ("(11-20)", date(2026, 11, 20)),
         ("（11-20）", date(2026, 11, 20)),
@@ -112,6 +114,23 @@ def test_unlabelled_date_line_under_title() -> None:
     body = HEADER + "<h1>某某区开展安全检查</h1><div>2023-06-01 来源：区应急局</div><p>2023年5月30日，……</p>"
     doc = page(body, "<title>某某区开展安全检查</title>")
     assert article_date(doc, TODAY) == DateFinding(date(2023, 6, 1), "text:header")
+
+
+def test_title_inside_a_longer_line_anchors_the_header_area() -> None:
+    # No heading tag, and the line holds the title rather than the other way round.
+    body = HEADER + '<div class="tit">【转载】某某市召开重要工作会议（图）</div><div>2026-11-20</div>' + SIDEBAR
+    doc = page(body, "<title>某某市召开重要工作会议_某某市人民政府</title>")
+    assert article_date(doc, TODAY) == DateFinding(date(2026, 11, 20), "text:header")
+
+
+def test_nearest_date_under_the_title_in_document_order_and_not_in_a_link() -> None:
+    body = (
+        '<div class="wz"><h1>某某局开展专项行动</h1><p>相关阅读：<a href="/1.html">2026-11-25</a>'
+        " 等多篇报道，以及本次专项行动的背景介绍文字</p>"
+        "<div><div><span>2023-05-06</span> 来源：某某局</div></div><div>2023-01-01</div></div>"
+    )
+    doc = page(body, "<title>某某局开展专项行动</title>")
+    assert article_date(doc, TODAY) == DateFinding(date(2023, 5, 6), "text:header")
 
 
 def test_information_disclosure_table_above_title() -> None:

@@ -13,7 +13,7 @@ from crawler.checks.integrity import (
     looks_spam_or_parked,
     page_view,
 )
-from crawler.checks.lexicon import Lexicon, spam_host
+from crawler.checks.lexicon import Entry, Lexicon, spam_host
 from crawler.parse.document import Document
 
 SITE = "www.example.gov.cn"
@@ -54,12 +54,30 @@ def test_lexicon_finds_terms_with_offsets(lexicon: Lexicon) -> None:
 def test_lexicon_folds_case_and_full_width(lexicon: Lexicon) -> None:
     assert [m.term for m in lexicon.find("XX体育ＡＰＰ下载")] == ["体育app下载"]
     assert [m.term for m in lexicon.find("BET365")] == ["bet365"]
+    assert [(m.term, m.start) for m in lexicon.find("访问ｂｅｔ365与ＢｅＴ３６５")] == [("bet365", 2), ("bet365", 9)]
+    spaced = Lexicon([Entry("Live Casino", "gambling", "strong")], "test")
+    assert [m.start for m in spaced.find("进入ＬＩＶＥ\u3000ｃａｓｉｎｏ，live casino")] == [2, 14]
+
+
+def test_lexicon_terms_are_words(lexicon: Lexicon) -> None:
+    # Each term is held in every mix of ASCII and full-width spellings: 2^n for n ASCII characters.
+    with pytest.raises(ValueError, match="ASCII characters"):
+        Lexicon([Entry("this domain is for sale", "other", "strong")], "test")
 
 
 def test_nested_and_allowed_matches_are_dropped(lexicon: Lexicon) -> None:
     assert [m.term for m in lexicon.find("真人百家乐")] == ["真人百家乐"]
     assert lexicon.find("国家体育总局棋牌运动管理中心") == []
     assert lexicon.find("澳门博彩业收入") == []
+
+
+def test_find_in_any_matches_within_each_text_only(lexicon: Lexicon) -> None:
+    assert lexicon.find_in_any(["通知公告", "政务公开", "真人娱乐"])
+    assert not lexicon.find_in_any(["真人", "娱乐"])  # 真人娱乐 split over two anchors is no match
+    assert not lexicon.find_in_any(["国家体育总局棋牌运动管理中心", "政务公开"])  # allowed phrases only
+    assert not lexicon.find_in_any([])
+    with pytest.raises(ValueError, match="spans lines"):
+        Lexicon([Entry("真人\n娱乐", "gambling", "strong")], "test")
 
 
 @pytest.mark.parametrize(
@@ -228,6 +246,68 @@ def test_font_size_zero_layout_with_reset_children_is_not_hidden(lexicon: Lexico
     assert checks(check_page(doc, HOSTS, lexicon), "security.hidden_link") == []
 
 
+def test_link_in_nested_hidden_elements_takes_the_nearest_technique(lexicon: Lexicon) -> None:
+    # A display:none tab holding an off-screen block: the off-screen block (covert) is what hides the links.
+    doc = page(
+        '<div class="tab" style="display:none"><a href="http://www.tab-example.com/">tab</a>'
+        '<p style="position:absolute;left:-9999px"><a href="http://www.some-shop.com/">便宜手表</a>'
+        '<a href="http://www.other-shop.com/">名牌包</a></p></div>'
+        '<a href="http://www.visible-example.com/">visible</a>'
+    )
+    findings = checks(check_page(doc, HOSTS, lexicon), "security.hidden_link")
+    assert [f.detail["href"] for f in findings] == ["http://www.some-shop.com/", "http://www.other-shop.com/"]
+    assert {f.detail["technique"] for f in findings} == {"offscreen"}
+    assert {f.detail["evidence"][:8] for f in findings} == {"<p style"}
+    assert {f.detail["path"] for f in findings} == {"body > div.tab > p > a"}
+
+
+def test_link_hidden_by_its_own_style(lexicon: Lexicon) -> None:
+    doc = page('<p><a style="position:absolute;left:-9999px" href="http://www.some-shop.com/">便宜手表</a></p>')
+    findings = checks(check_page(doc, HOSTS, lexicon), "security.hidden_link")
+    assert [(f.detail["technique"], f.detail["path"]) for f in findings] == [("offscreen", "body > p > a")]
+
+
+def test_children_revealed_by_class_rules(lexicon: Lexicon) -> None:
+    # A class rule gives a child of a font-size:0 list its size back, unless another rule hides the child again;
+    # visibility:visible shows one child of a visibility:hidden block, not its siblings.
+    doc = page(
+        '<ul style="font-size:0"><li class="item"><a href="http://www.bank-example.com/">某某银行</a></li>'
+        '<li class="item small"><a href="http://www.some-shop.com/">便宜手表</a></li></ul>'
+        '<div style="visibility:hidden"><p class="show"><a href="http://a.example.com/">澳门新葡京</a></p>'
+        '<a href="http://b.example.com/">澳门新葡京</a></div>',
+        head="<style>.item{font-size:14px} .item{color:#333} .small{font-size:0} .show{visibility:visible}</style>",
+    )
+    findings = checks(check_page(doc, HOSTS, lexicon), "security.hidden_link")
+    assert [(f.detail["href"], f.detail["technique"]) for f in findings] == [
+        ("http://www.some-shop.com/", "font_size"),
+        ("http://b.example.com/", "visibility:hidden"),
+    ]
+
+
+def test_base_href_title_and_meta(lexicon: Lexicon) -> None:
+    # The first <base href> and the first <title> count, wherever they are; relative links resolve against it.
+    doc = page(
+        '<svg><title>图标</title></svg><a href="hg0088/">链接</a>',
+        head='<base href=" http://mirror.example.com/dir/ "><base href="/other/"><title>开元棋牌 官网</title>'
+        '<meta name=" Keywords " content=" 百家乐  时时彩 ">',
+    )
+    findings = check_page(doc, HOSTS, lexicon)
+    assert checks(findings, "security.hijacked_title")[0].detail == {
+        "fields": ["meta.keywords", "title"],
+        "terms": ["开元棋牌", "时时彩", "百家乐"],
+        "categories": ["gambling"],
+        "meta.keywords": "百家乐 时时彩",
+        "title": "开元棋牌 官网",
+    }
+    assert page_view(doc, HOSTS, lexicon).link_hosts == frozenset({"mirror.example.com"})
+
+
+def test_script_written_link_with_escaped_attribute_name(lexicon: Lexicon) -> None:
+    script = "<script>document.write('<a h\\x72ef=\"http://www.x-example.com/\">\u771f\u4eba\u5a31\u4e50</a>');</script>"
+    findings = checks(check_page(page(script), HOSTS, lexicon), "security.hidden_link")
+    assert [f.detail["href"] for f in findings] == ["http://www.x-example.com/"]
+
+
 def test_hidden_spam_text_without_links_is_spam_content(lexicon: Lexicon) -> None:
     doc = page('<div style="display:none">开元棋牌 欢迎您</div><p>正文</p>')
     findings = checks(check_page(doc, HOSTS, lexicon), "security.spam_content")
@@ -324,6 +404,15 @@ def test_spam_in_visible_text_anchor_and_host(lexicon: Lexicon) -> None:
     assert detail["categories"] == ["gambling"]
 
 
+def test_anchor_terms_are_judged_per_link(lexicon: Lexicon) -> None:
+    # All anchors are searched at once first; each one must still be judged alone: one weak term counts in
+    # an off-site anchor only, and weak terms of neighbouring anchors do not combine.
+    body = "".join(f'<a href="/col/{n}/">栏目{n}</a>' for n in range(30))
+    body += '<a href="/a/">时时彩</a><a href="/b/">百家乐</a><a href="http://www.other-example.com/">六合彩</a>'
+    detail = checks(check_page(page(body), HOSTS, lexicon), "security.spam_content")[0].detail
+    assert [hit["term"] for hit in detail["hits"] if hit["where"] == "anchor"] == ["六合彩"]
+
+
 def test_check_page_does_not_modify_the_shared_tree(lexicon: Lexicon) -> None:
     doc = page(
         '<div style="display:none"><a href="http://x.example.com/">百家乐</a></div><script>var a;</script>'
@@ -364,6 +453,16 @@ def test_cloaking_differences() -> None:
     assert detail["crawler_only_terms"] == ["新葡京"]
     assert detail["normal"]["title"] == "某某市人民政府"
     assert detail["crawler"]["title"] == "澳门新葡京"
+
+
+def test_page_view_of_another_document_at_the_same_url(lexicon: Lexicon) -> None:
+    # check_page and page_view share the scan of one document, not of one URL (the crawler fetches a homepage
+    # twice to compare what people and search engines are shown).
+    people = page('<a href="https://www.gov.cn/">国务院</a>')
+    crawler = page('<a href="http://hg0088.com/">新葡京</a>')
+    check_page(people, HOSTS, lexicon)
+    assert page_view(crawler, HOSTS, lexicon).link_hosts == frozenset({"hg0088.com"})
+    assert page_view(people, HOSTS, lexicon).link_hosts == frozenset({"www.gov.cn"})
 
 
 def test_page_view_collects_off_site_hosts_and_spam(lexicon: Lexicon) -> None:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from crawler.parse.document import Document
 from crawler.parse.listing import (
+    MAX_ITEM_LINKS,
     ColumnLink,
+    _live_href,
+    _page,
     column_links,
     extract_list,
     homepage_items,
@@ -179,3 +186,142 @@ def test_homepage_items_and_column_links() -> None:
     assert ColumnLink("http://www.x.gov.cn/col/col99/index.html", "通知公告", True) in links
     assert ColumnLink("http://www.x.gov.cn/zwgk/", "政务公开", False) in links
     assert all(not link.url.endswith(".html") or "/col/" in link.url for link in links)
+
+
+# --------------------------------------------------------------------------- the shortcuts agree with the definitions
+# List detection reads a page's links once and finds list items by walking up from them, instead of querying
+# every element; these pin the cases where such shortcuts could read a page differently.
+
+_MARKUP = st.recursive(
+    st.sampled_from(['<a href="/x.html">新闻</a>', '<a href="javascript:;">无</a>', "<a>无</a>", "文字", "<br>"]),
+    lambda inner: st.builds(
+        lambda tag, children: f"<{tag}>{''.join(children)}</{tag}>",
+        st.sampled_from(("div", "ul", "li", "td", "tr", "table", "span", "p", "a")),
+        st.lists(inner, max_size=5),
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MARKUP)
+def test_link_holders_are_what_a_query_per_element_finds(body: str) -> None:
+    page = doc(body)
+    holders = _page(page).holders
+    root = page.tree.body
+    assert root is not None
+    holding: list[int] = []
+    for node in root.traverse():
+        live = [a.mem_id for a in node.css("a[href]") if _live_href(a.attributes.get("href"))]
+        if node.mem_id == root.mem_id or not live:
+            assert node.mem_id not in holders.links
+            continue
+        holding.append(node.mem_id)
+        assert [link.node.mem_id for link in holders.links[node.mem_id]] == live[: MAX_ITEM_LINKS + 1]
+        children = [c for c in node.iter() if c.mem_id in holders.links]
+        assert holders.holding_children.get(node.mem_id, 0) == len(children)
+    assert [node.mem_id for node in holders.order] == holding
+
+
+def test_an_element_with_more_than_three_links_is_no_item() -> None:
+    rows = "".join(
+        f'<li><a href="/a/{n}.html">第{n}条通知的标题</a>'
+        + "".join(f'<a href="/a/{n}_{k}.pdf">附件{k}</a>' for k in range(1, links))
+        + f"<span>2023-11-{n:02d}</span></li>"
+        for n, links in ((1, 3), (2, 4), (3, 3), (4, 5), (5, 1))
+    )
+    result = extract_list(doc(f"<ul>{rows}</ul>"), TODAY)
+    assert [item.url for item in result.items] == [f"http://www.x.gov.cn/a/{n}.html" for n in (1, 3, 5)]
+
+
+def test_a_link_that_goes_nowhere_is_no_item_even_around_a_live_one() -> None:
+    # An SVG <a> inside an HTML <a> is a live link held by a dead one: the dead one still has no URL.
+    rows = (
+        '<a href="/xw/1.html">新闻标题一</a><span>2023-11-04</span><br>'
+        '<a href="javascript:;">新闻标题二<svg><a href="/xw/2.html">图标</a></svg></a><span>2023-11-03</span><br>'
+        '<a>新闻标题三</a><span>2023-11-02</span><br>'
+        '<a href="/xw/4.html">新闻标题四</a><span>2023-11-01</span><br>'
+        '<a href="/xw/5.html">新闻标题五</a><span>2023-10-31</span><br>'
+    )
+    result = extract_list(doc(f"<div>{rows}</div>"), TODAY)
+    assert [item.url for item in result.items] == [f"http://www.x.gov.cn/xw/{n}.html" for n in (1, 4, 5)]
+
+
+def test_homepage_blocks_are_read_in_document_order() -> None:
+    # Each <ul> is a block, and so is the <div> around them (one item per <ul>: its longest link, dated by
+    # the first date of the rest of the <ul>). The outer block comes first, so its reading of a link wins.
+    lists = "".join(
+        f'<ul><li><a href="/xw/{n}1.html">要闻{n}甲</a><span>2023-11-0{n}</span></li>'
+        f'<li><a href="/xw/{n}2.html">要闻{n}乙的标题更长</a><span>2023-10-0{n}</span></li></ul>'
+        for n in (1, 2, 3)
+    )
+    items = homepage_items(doc(f'<div class="box">{lists}</div>', url="http://www.x.gov.cn/"), TODAY)
+    assert [(item.url[-8:], item.date) for item in items] == [
+        ("/12.html", date(2023, 11, 1)),
+        ("/22.html", date(2023, 11, 2)),
+        ("/32.html", date(2023, 11, 3)),
+        ("/11.html", date(2023, 11, 1)),
+        ("/21.html", date(2023, 11, 2)),
+        ("/31.html", date(2023, 11, 3)),
+    ]
+
+
+def test_a_later_longer_list_wins_and_furniture_never_does() -> None:
+    def rows(prefix: str, count: int) -> str:
+        return "".join(
+            f'<li><a href="/{prefix}/{n}.html">{prefix}栏目第{n}条信息</a><span>2023-11-{n:02d}</span></li>'
+            for n in range(1, count + 1)
+        )
+
+    body = (
+        f'<div class="footer"><ul>{rows("yqlj", 9)}</ul></div>'
+        f"<ul>{rows('xw', 3)}</ul><ul>{rows('tz', 3)}</ul><ul>{rows('gg', 4)}</ul>"
+        f'<div class="footer-links"><ul>{rows("dh", 8)}</ul></div>'
+    )
+    assert [item.url[-10:] for item in extract_list(doc(body), TODAY).items] == [
+        f"/gg/{n}.html" for n in range(1, 5)
+    ]
+    body = f"<ul>{rows('xw', 3)}</ul><ul>{rows('tz', 3)}</ul>"  # a tie: the first
+    assert [item.url[-10:] for item in extract_list(doc(body), TODAY).items] == [f"/xw/{n}.html" for n in (1, 2, 3)]
+
+
+def test_navigation_links_among_content_links() -> None:
+    # Links of one page share ancestors, and whether an ancestor is navigation is remembered per page.
+    body = (
+        '<div class="wrap"><div class="nav"><ul><li><a href="/a.html">机构概况</a></li>'
+        '<li><a href="/b.html">政务公开</a></li></ul></div>'
+        '<div class="main"><ul><li><a href="/c.html">领导活动</a></li></ul></div>'
+        '<div class="menu"><a href="/d.html">互动交流</a></div>'
+        '<div class="main"><p><a href="/e.html">某某会议</a></p></div></div>'
+    )
+    names = [link.name for link in column_links(doc(body))]
+    assert names == ["机构概况", "政务公开", "互动交流"]
+
+
+def test_an_article_page_still_shows_its_related_items() -> None:
+    related = "".join(
+        f'<li><a href="/xw/{n}.html">相关新闻{n}</a><span>2023-11-0{n}</span></li>' for n in (1, 2, 3)
+    )
+    result = extract_list(doc(f"<h1>某某新闻</h1><div id='zoom'>正文</div><ul>{related}</ul>"), TODAY)
+    assert not result.is_list
+    assert [item.url for item in result.items] == [f"http://www.x.gov.cn/xw/{n}.html" for n in (1, 2, 3)]
+
+
+@pytest.mark.parametrize(
+    ("prose", "linked", "is_article"),
+    [(300, 0, True), (299, 0, False), (200, 100, False)],  # linked: text of paragraphs holding a link
+)
+def test_prose_makes_an_article(prose: int, linked: int, is_article: bool) -> None:
+    items = "".join(f'<li><a href="/xw/{n}.html">新闻标题{n}</a><span>2023-11-0{n}</span></li>' for n in (1, 2, 3))
+    paragraphs = f"<p>{'字' * (prose - 100)}</p><p>{'字' * 100}</p>"
+    if linked:
+        paragraphs += f"<p><a href='/x.html'>{'链' * linked}</a></p>"
+    assert extract_list(doc(f"{paragraphs}<ul>{items}</ul>"), TODAY).is_list is not is_article
+
+
+def test_pages_at_one_url_are_read_each_for_itself() -> None:
+    first = doc('<ul><li><a href="/a/">机构概况</a></li></ul>', '<meta name="ColumnName" content="甲">')
+    second = doc('<ul><li><a href="/b/">政务公开</a></li></ul>', '<meta name="ColumnName" content="乙">')
+    assert [link.name for link in column_links(first)] == ["机构概况"]
+    assert [link.name for link in column_links(second)] == ["政务公开"]
+    assert (extract_list(first, TODAY).column_name, extract_list(second, TODAY).column_name) == ("甲", "乙")

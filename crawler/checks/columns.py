@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -119,6 +120,7 @@ class ColumnsOutcome:
 # --------------------------------------------------------------------------- URLs
 
 
+@lru_cache(maxsize=4096)  # every link of the navigation, on every page that lists it
 def column_key(url: str) -> str:
     """The one key of a column, whichever of its pages or URL variants `url` is.
 

@@ -17,8 +17,10 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from itertools import chain
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
+from weakref import WeakKeyDictionary
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -27,6 +29,7 @@ from crawler.frontier.urls import host_key, resolver
 from crawler.parse.document import Document
 
 SNIPPET = 300
+_LINK_SELECTOR = "a[href], area[href]"
 _CONTEXT = 30  # characters either side of a match in snippets and for enforcement cues
 _WEAK_WINDOW = 100  # characters within which two weak terms make a combination
 _MAX_HITS = 20  # per finding: enough to judge, small enough to store nightly
@@ -88,7 +91,7 @@ def check_page(doc: Document, site_hosts: frozenset[str], lexicon: Lexicon) -> l
     spam = _spam_hits(scan, site_hosts, lexicon)
     if spam:
         findings.append(IntegrityFinding("security.spam_content", doc.url, _spam_detail(spam)))
-    hijacked = _hijacked_title(scan, lexicon)
+    hijacked = _hijacked_title(scan, spam)
     if hijacked:
         findings.append(IntegrityFinding("security.hijacked_title", doc.url, hijacked))
     footer = _hijacked_footer(scan.visible_text, lexicon)
@@ -155,18 +158,25 @@ def _referenced_domains(doc: Document) -> list[str]:
     return domains
 
 
+# The host predicates below are asked for every link of every page, while a site links to few distinct hosts:
+# they are cached (bounded, as the crawl meets hosts without end).
+
+
+@lru_cache(maxsize=4096)
 def is_on_site(host: str, site_hosts: frozenset[str]) -> bool:
     """Same host, or same registrable domain (zwfw.x.gov.cn belongs to www.x.gov.cn)."""
     host = host.lower()
     return host in site_hosts or registrable(host) in {registrable(h.lower()) for h in site_hosts}
 
 
+@lru_cache(maxsize=4096)
 def registrable(host: str) -> str:
     labels = host.rstrip(".").split(".")
     keep = 3 if len(labels) >= 3 and labels[-2] in _SECOND_LEVEL and len(labels[-1]) == 2 else 2
     return ".".join(labels[-keep:])
 
 
+@lru_cache(maxsize=4096)
 def is_trusted(host: str) -> bool:
     host = host.lower()
     return host.endswith(_TRUSTED_SUFFIXES) or registrable(host) in _TRUSTED_DOMAINS
@@ -175,8 +185,7 @@ def is_trusted(host: str) -> bool:
 # --------------------------------------------------------------------------- page scan
 
 
-@dataclass(frozen=True, slots=True)
-class _Link:
+class _Link(NamedTuple):  # a tuple: built for every link of every page
     url: str
     host: str
     text: str
@@ -202,14 +211,28 @@ class _Hit:
     snippet: str
 
 
+# SiteInspector runs check_page and then page_view on each homepage. A scan depends on the document alone (its
+# tree is never modified), so it is kept as long as the document is.
+_SCANS: WeakKeyDictionary[Document, _Scan] = WeakKeyDictionary()
+
+
 def _scan(doc: Document) -> _Scan:
+    scan = _SCANS.get(doc)
+    if scan is None:
+        scan = _SCANS[doc] = _scan_page(doc)
+    return scan
+
+
+def _scan_page(doc: Document) -> _Scan:
+    head = _head(doc)
+    base, rules = head.base, _style_rules(head.css)
     tree = doc.tree.clone()  # the scan removes nodes; the shared tree stays intact for other checks
-    base = _base_url(tree, doc.url)
-    rules = _style_rules(tree)
     for node in tree.css("style, noscript, template"):
         node.decompose()
     hidden = _hidden_elements(tree, rules)
-    links = [_css_link(node, base, hidden, rules) for node in tree.css("a[href], area[href]")]
+    containers = _hiding_containers(hidden)
+    resolve = _link_resolver(base)
+    links = [_css_link(node, resolve, containers, rules) for node in tree.css(_LINK_SELECTOR)]
     scripts = tree.css("script")
     for script in scripts:
         links += _script_links(script, base, rules)
@@ -219,87 +242,140 @@ def _scan(doc: Document) -> _Scan:
     for node, _ in outermost:
         node.decompose()
     body = tree.body
-    title = doc.tree.css_first("title")
     return _Scan(
-        title=_collapse(title.text() if title is not None else ""),
-        meta=_meta(doc.tree),
+        title=head.title,
+        meta=head.meta,
         visible_text=body.text(separator="\n") if body is not None else "",
         hidden_texts=tuple((how, text) for how, text in hidden_texts if text),
         links=tuple(link for link in links if link is not None),
     )
 
 
-def _base_url(tree: LexborHTMLParser, url: str) -> str:
-    base = tree.css_first("base[href]")
-    href = base.attributes.get("href") if base is not None else None
-    return urljoin(url, href.strip()) if href else url
+class _Head(NamedTuple):
+    base: str  # what links resolve against
+    css: str  # the text of every style element
+    title: str
+    meta: dict[str, str]  # meta.keywords / meta.description
 
 
-def _meta(tree: LexborHTMLParser) -> dict[str, str]:
+def _head(doc: Document) -> _Head:
+    """The first <base href> and <title>, every <style> and <meta name>: one walk over the tree, not four."""
+    base: str | None = None
+    title: str | None = None
+    css: list[str] = []
     meta: dict[str, str] = {}
-    for node in tree.css("meta[name]"):
-        name = (node.attributes.get("name") or "").strip().lower()
-        if name in ("keywords", "description"):
-            meta[f"meta.{name}"] = _collapse(node.attributes.get("content") or "")
-    return meta
+    for node in doc.tree.css("base[href], style, title, meta[name]"):
+        tag = node.tag
+        if tag == "style":
+            css.append(node.text())
+        elif tag == "meta":
+            attributes = node.attributes  # a new dict at each access
+            name = (attributes.get("name") or "").strip().lower()
+            if name in ("keywords", "description"):
+                meta[f"meta.{name}"] = _collapse(attributes.get("content") or "")
+        elif tag == "title" and title is None:
+            title = node.text()
+        elif tag == "base" and base is None:
+            base = (node.attributes.get("href") or "").strip()
+    base_url = urljoin(doc.url, base) if base else doc.url
+    return _Head(base_url, "\n".join(css), _collapse(title or ""), meta)
 
 
-def _link(node: LexborNode, base: str) -> tuple[str, str] | None:
-    href = (node.attributes.get("href") or "").strip()
-    if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:", "tel:")):
-        return None
-    if base.startswith(("http://", "https://")):
-        url = _resolver_for(base)(href)  # the crawler's normalisation, cached per site
-        if url is None:
+_LinkResolver = Callable[[LexborNode], tuple[str, str] | None]
+
+
+def _link_resolver(base: str) -> _LinkResolver:
+    """(url, host) of a link node, or None for fragments, javascript:/mailto:/tel: and unusable URLs."""
+    normalise = resolver(base) if base.startswith(("http://", "https://")) else None  # the crawler's, cached
+
+    def resolve(node: LexborNode) -> tuple[str, str] | None:
+        href = (node.attributes.get("href") or "").strip()
+        if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:", "tel:")):
             return None
-        host = host_key(url).rpartition(":")[0].strip("[]")  # normalised: "host:port" by hand
-    else:
-        url = urljoin(base, href)
-        host = urlsplit(url).hostname or ""
-    return (url, host) if host else None
+        if normalise is None:
+            url = urljoin(base, href)
+            host = urlsplit(url).hostname or ""
+        elif (normalised := normalise(href)) is not None:
+            url, host = normalised, _normalised_host(normalised)
+        else:
+            return None
+        return (url, host) if host else None
+
+    return resolve
 
 
-@lru_cache(maxsize=64)
-def _resolver_for(base: str) -> Callable[[str], str | None]:
-    return resolver(base)
+@lru_cache(maxsize=4096)  # the navigation links every page of a site repeats
+def _normalised_host(url: str) -> str:
+    return host_key(url).rpartition(":")[0].strip("[]")  # normalised: "host:port" by hand
+
+
+@dataclass(slots=True)
+class _Hiding:
+    """The nearest hidden element around a link, shared by all the links it hides."""
+
+    node: LexborNode
+    technique: str
+    evidence: str | None = None  # its outer HTML, serialised once when a hidden link first needs it
+
+    def snippet(self) -> str:
+        if self.evidence is None:
+            self.evidence = (self.node.html or "")[:SNIPPET]
+        return self.evidence
+
+
+def _hiding_containers(hidden: dict[int, tuple[LexborNode, str]]) -> dict[int, _Hiding]:
+    """mem_id → nearest hidden element (itself included) of every link inside one. Most pages hide nothing or a
+    few menus, so looking for links under the hidden elements spares walking up from every link on the page."""
+    hidings = {mem_id: _Hiding(node, technique) for mem_id, (node, technique) in hidden.items()}
+    containers: dict[int, _Hiding] = {}
+    for outer, _ in hidden.values():
+        for node in outer.css(_LINK_SELECTOR):  # the element itself included, when it is a link
+            if node.mem_id not in containers:
+                nearest = _hidden_ancestor(node, hidden, include_self=True) or outer  # never None: in `outer`
+                containers[node.mem_id] = hidings[nearest.mem_id]
+    return containers
 
 
 def _css_link(
-    node: LexborNode, base: str, hidden: dict[int, tuple[LexborNode, str]], rules: list[_Rule]
+    node: LexborNode, resolve: _LinkResolver, containers: dict[int, _Hiding], rules: list[_Rule]
 ) -> _Link | None:
-    resolved = _link(node, base)
+    resolved = resolve(node)
     if resolved is None:
         return None
-    container = _hidden_ancestor(node, hidden, include_self=True)
+    hiding = containers.get(node.mem_id)
     technique, evidence = "", ""
-    if container is not None and not _revealed(node, container, hidden[container.mem_id][1], rules):
-        technique, evidence = hidden[container.mem_id][1], container.html or ""
+    if hiding is not None and not _revealed(node, hiding.node, hiding.technique, rules):
+        technique, evidence = hiding.technique, hiding.snippet()
     text = _collapse(node.text(separator=" ") or node.attributes.get("title") or "")
     path = _path(node) if technique else ""  # only hidden links are ever reported; paths are costly
-    return _Link(resolved[0], resolved[1], text, path, technique, evidence[:SNIPPET], False)
+    return _Link(resolved[0], resolved[1], text, path, technique, evidence, False)
 
 
 def _script_links(script: LexborNode, base: str, rules: list[_Rule]) -> list[_Link | None]:
     """Links an inline script writes into the page. The script text, unescaped, is parsed as HTML: the
     parser skips the JavaScript around the markup, and inline styles in the markup still show hiding."""
+    if script.attributes.get("src"):
+        return []
     code = script.text(deep=True)
     lowered = code.lower()
-    if script.attributes.get("src") or not any(k in lowered for k in ("document.write", "innerhtml")):
+    if not any(k in lowered for k in ("document.write", "innerhtml")):
         return []
     markup = _unescape_js(code)
+    if "href" not in markup.lower():  # the parser makes no a[href] without one: spare parsing the fragment
+        return []
     fragment = LexborHTMLParser(markup)
     hidden = _hidden_elements(fragment, rules)
     method = "document.write" if "document.write" in lowered else "innerHTML"
-    path = _path(script)
+    path, evidence = _path(script), (script.html or "")[:SNIPPET]
+    resolve = _link_resolver(base)
     links: list[_Link | None] = []
-    for node in fragment.css("a[href], area[href]"):
-        resolved = _link(node, base)
+    for node in fragment.css(_LINK_SELECTOR):
+        resolved = resolve(node)
         if resolved is None:
             continue
         container = _hidden_ancestor(node, hidden, include_self=True)
         technique = method + (f"+{hidden[container.mem_id][1]}" if container is not None else "")
         text = _collapse(node.text(separator=" "))
-        evidence = (script.html or "")[:SNIPPET]
         links.append(_Link(resolved[0], resolved[1], text, path, technique, evidence, True))
     return links
 
@@ -323,10 +399,11 @@ def _path(node: LexborNode) -> str:
 
 
 def _label(node: LexborNode) -> str:
-    node_id = (node.attributes.get("id") or "").strip()
+    attributes = node.attributes  # a new dict at each access
+    node_id = (attributes.get("id") or "").strip()
     if node_id:
         return f"{node.tag}#{node_id}"
-    classes = (node.attributes.get("class") or "").split()
+    classes = (attributes.get("class") or "").split()
     return node.tag + "".join(f".{name}" for name in classes[:2]) if node.tag else ""
 
 
@@ -355,15 +432,16 @@ class _Rule:
     declarations: dict[str, str]
 
 
-def _style_rules(tree: LexborHTMLParser) -> list[_Rule]:
-    css = _strip_at_blocks(_COMMENT_RE.sub("", "\n".join(node.text() for node in tree.css("style"))))
+def _style_rules(css: str) -> list[_Rule]:
+    css = _strip_at_blocks(_COMMENT_RE.sub("", css))
     merged: dict[str, dict[str, str]] = {}  # later rules for the same selector override earlier ones
     for found in _RULE_RE.finditer(css):
+        selectors = [name for name in map(str.strip, found.group(1).split(",")) if _SIMPLE_SELECTOR_RE.fullmatch(name)]
+        if not selectors:
+            continue  # not parsing the declarations of the many rules for menus and layout
         declarations = _declarations(found.group(2))
-        for selector in found.group(1).split(","):
-            selector = selector.strip()
-            if _SIMPLE_SELECTOR_RE.fullmatch(selector):
-                merged.setdefault(selector, {}).update(declarations)
+        for selector in selectors:
+            merged.setdefault(selector, {}).update(declarations)
     return [_Rule(selector, declarations) for selector, declarations in merged.items()]
 
 
@@ -401,16 +479,17 @@ def _hidden_elements(tree: LexborHTMLParser, rules: list[_Rule]) -> dict[int, tu
     """mem_id → (element, technique) for every element the page hides."""
     hidden: dict[int, tuple[LexborNode, str]] = {}
     for rule in rules:
-        if _technique(rule.declarations) is None:
+        by_rule = _technique(rule.declarations)
+        if by_rule is None:
             continue
         for node in tree.css(rule.selector):
             # An inline style wins over the stylesheet (class="hid" style="display:block" is visible).
-            inline = _declarations(node.attributes.get("style") or "")
-            technique = _technique({**rule.declarations, **inline})
+            style = node.attributes.get("style")
+            technique = _technique({**rule.declarations, **_declarations(style)}) if style else by_rule
             if technique:
                 hidden.setdefault(node.mem_id, (node, technique))
     for node in tree.css("[style]"):
-        technique = _technique(_declarations(node.attributes.get("style") or ""))
+        technique = _style_technique(node.attributes.get("style") or "")
         if technique:
             hidden.setdefault(node.mem_id, (node, technique))
     for node in tree.css("[hidden]"):
@@ -422,8 +501,22 @@ def _hidden_elements(tree: LexborHTMLParser, rules: list[_Rule]) -> dict[int, tu
     return hidden
 
 
+@lru_cache(maxsize=1024)  # pages repeat the same inline styles on every item of a list
+def _style_technique(style: str) -> str | None:
+    return _technique(_declarations(style))
+
+
+# Each test of _technique needs one of these: most styles (width, float, border ...) need no test at all.
+_HIDING_PROPERTIES = frozenset({
+    "display", "visibility", "opacity", "position", "margin-left", "margin-top", "text-indent", "overflow",
+    "font-size", "color",
+})  # fmt: skip
+
+
 def _technique(d: dict[str, str]) -> str | None:
     """The hiding technique these declarations amount to, or None when they leave the element visible."""
+    if d.keys().isdisjoint(_HIDING_PROPERTIES):
+        return None
     if d.get("display") == "none":
         return "display:none"
     if d.get("visibility") in ("hidden", "collapse"):
@@ -505,10 +598,12 @@ def _revealed(node: LexborNode, container: LexborNode, technique: str, rules: li
     `ul{font-size:0} li{font-size:14px}` to kill inline-block gaps; visibility:visible on a child shows it."""
     if technique not in ("font_size", "visibility:hidden"):
         return False
-    chain = [node, *_ancestors(node)]
-    ids = [element.mem_id for element in chain]
-    for element in chain[: ids.index(container.mem_id)]:
-        declared = _declared(element, rules)
+    name = "font-size" if technique == "font_size" else "visibility"
+    declaring = [rule for rule in rules if name in rule.declarations]  # the others cannot undo it
+    for element in chain([node], _ancestors(node)):
+        if element.mem_id == container.mem_id:
+            break
+        declared = _declared(element, declaring)
         if technique == "font_size" and (size := _number(declared.get("font-size"))) is not None and size > 1:
             return True
         if technique == "visibility:hidden" and declared.get("visibility") == "visible":
@@ -571,13 +666,21 @@ def _spam_hits(scan: _Scan, site_hosts: frozenset[str], lexicon: Lexicon) -> lis
     for technique, text in scan.hidden_texts:
         # Tabs and dropdowns (display:none) hold ordinary content; covertly hidden text is for crawlers only.
         hits += _context_hits(text, "hidden", lexicon, single_weak=technique in _COVERT)
+    search_anchors = _any_anchor_term(scan.links, lexicon)
     for link in scan.links:
         off_site = not is_on_site(link.host, site_hosts)
-        hits += _context_hits(link.text, "anchor", lexicon, single_weak=off_site)
+        if search_anchors:
+            hits += _context_hits(link.text, "anchor", lexicon, single_weak=off_site)
         pattern = spam_host(link.host) if off_site else None
         if pattern:
             hits.append(_Hit(Match(pattern, "gambling", "strong", 0), "link_host", link.url[:SNIPPET]))
     return _dedupe(hits)
+
+
+def _any_anchor_term(links: Iterable[_Link], lexicon: Lexicon) -> bool:
+    """Whether any anchor holds a term. Pages have dozens to hundreds of links and hardly ever a spam term in
+    an anchor: one search over all anchors spares searching each one (and judging it in its context)."""
+    return lexicon.find_in_any(link.text for link in links)
 
 
 def _dedupe(hits: list[_Hit]) -> list[_Hit]:
@@ -609,11 +712,11 @@ def _spam_detail(hits: list[_Hit]) -> dict[str, Any]:
 def _hidden_link_findings(
     url: str, scan: _Scan, site_hosts: frozenset[str], lexicon: Lexicon
 ) -> Iterable[IntegrityFinding]:
-    for link in scan.links:
-        if not (link.technique or link.via_script):
-            continue
+    suspects = [link for link in scan.links if link.technique or link.via_script]
+    search_anchors = _any_anchor_term(suspects, lexicon)
+    for link in suspects:
         off_site = not is_on_site(link.host, site_hosts)
-        terms = _discounted(link.text, lexicon.find(link.text))
+        terms = _discounted(link.text, lexicon.find(link.text)) if search_anchors else []
         spam_anchor = bool(terms) and _counts(terms, single_weak=off_site)
         pattern = spam_host(link.host) if off_site else None
         covert = link.technique.rsplit("+", 1)[-1] in _COVERT
@@ -633,9 +736,10 @@ def _hidden_link_findings(
             )
 
 
-def _hijacked_title(scan: _Scan, lexicon: Lexicon) -> dict[str, Any] | None:
+def _hijacked_title(scan: _Scan, spam: list[_Hit]) -> dict[str, Any] | None:
+    """From the spam hits in the title and meta fields (the same contexts: strong terms or close weak ones)."""
     fields = {"title": scan.title, **scan.meta}
-    hits = [hit for where, text in fields.items() for hit in _context_hits(text, where, lexicon, False)]
+    hits = [hit for hit in spam if hit.where in fields]
     if not hits:
         return None
     hit_fields = sorted({hit.where for hit in hits})

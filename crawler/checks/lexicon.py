@@ -7,6 +7,7 @@ the project ships a small curated list instead; crawler/data/README.md says how 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,11 +19,17 @@ import ahocorasick
 Strength = Literal["strong", "weak"]
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "spam_lexicon.tsv"
+_SEPARATOR = "\n"  # of the texts find_in_any joins; terms come one per line, so none contains it
 _CATEGORIES = frozenset({"gambling", "porn", "fake_docs", "other"})
 _STRENGTHS = frozenset({"strong", "weak", "allow"})
 
 # Full-width ASCII (ＡＰＰ, ｂｅｔ３６５) is a cheap evasion; folding it keeps string offsets unchanged.
 _FOLD = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_WIDE = {narrow: wide for wide, narrow in _FOLD.items()}
+# Texts are not folded but only lower-cased (which lower-cases full-width letters too): translate() costs
+# ~0.15 µs a character, more than the search itself. The automaton holds every term in each mix of ASCII and
+# full-width forms instead, 2^n spellings for n ASCII characters: terms are words, n stays small.
+_MAX_ASCII = 12
 
 # Host substrings of gambling brands and their usual pinyin; each one is long and specific enough not to
 # occur inside ordinary words ("bet" alone would hit alphabet / tibet / beta).
@@ -57,6 +64,7 @@ def fold(text: str) -> str:
     return text.translate(_FOLD).lower()
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every off-site link of every page; few distinct hosts
 def spam_host(host: str) -> str | None:
     """The gambling host pattern `host` matches, or None. Government hosts never match."""
     host = host.lower().rstrip(".")
@@ -75,7 +83,10 @@ class Lexicon:
         self.entries = tuple(entries)
         self._automaton = ahocorasick.Automaton()
         for entry in self.entries:
-            self._automaton.add_word(fold(entry.term), entry)
+            if _SEPARATOR in entry.term:  # find_in_any relies on it; the TSV cannot hold one anyway
+                raise ValueError(f"spam lexicon: term {entry.term!r} spans lines")
+            for spelling in _spellings(fold(entry.term)):
+                self._automaton.add_word(spelling, entry)
         self._automaton.make_automaton()
 
     @classmethod
@@ -108,7 +119,7 @@ class Lexicon:
     def find(self, text: str) -> list[Match]:
         """Spam terms in `text`, in order; matches inside an allow phrase or a longer match are dropped."""
         spans: list[tuple[int, int, Entry]] = []
-        for end, entry in self._automaton.iter(fold(text)):
+        for end, entry in self._automaton.iter(text.lower()):  # as if folded: see _spellings
             spans.append((end - len(entry.term) + 1, end + 1, entry))
         # Longest first at each start, so one forward sweep can drop every span nested in an earlier one.
         spans.sort(key=lambda span: (span[0], -span[1]))
@@ -121,6 +132,19 @@ class Lexicon:
             if entry.strength != "allow":
                 matches.append(Match(entry.term, entry.category, _strength(entry), start))
         return matches
+
+    def find_in_any(self, texts: Iterable[str]) -> bool:
+        """Whether find() returns anything for at least one of `texts`, in one pass over them all: joined by
+        a line break, which no term contains, no match spans two texts and none hides a match of another."""
+        return bool(self.find(_SEPARATOR.join(texts)))
+
+
+def _spellings(term: str) -> list[str]:
+    """`term` (folded) with each of its ASCII characters also in full width: what fold() maps onto it."""
+    forms = [(char, chr(_WIDE[ord(char)])) if ord(char) in _WIDE else (char,) for char in term]
+    if sum(len(choices) - 1 for choices in forms) > _MAX_ASCII:
+        raise ValueError(f"spam lexicon: term {term!r} has more than {_MAX_ASCII} ASCII characters")
+    return ["".join(spelling) for spelling in itertools.product(*forms)]
 
 
 def _strength(entry: Entry) -> Strength:

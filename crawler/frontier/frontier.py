@@ -3,8 +3,9 @@
 Each unique URL is checked once per run however many pages link to it. Until its verdict is known,
 the edges pointing at it (referring page, anchor text, element) wait here; once it is known they are
 released to the caller, which reports the not-ok ones and drops the rest — so memory holds only
-edges of URLs still in flight, not every edge of the crawl. URLs are remembered as 64-bit hashes,
-the settled ones packed at about 8 bytes each (`SeenHashes`).
+edges of URLs still in flight, not every edge of the crawl. Settled URLs are remembered as 64-bit
+hashes in `SeenHashes`, which keeps a fixed amount in memory and spills the rest to a temporary
+file; a not-ok URL's hash maps to a small code for its `Known` verdict (a run has few distinct ones).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import enum
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from crawler.frontier.seen import SeenHashes
+from crawler.frontier.seen import BUDGET, SeenHashes
 from crawler.frontier.urls import host_key, is_attachment, looks_like_trap
 from crawler.types import Element, FetchKind, Hop, Reason, Site, Verdict
 
@@ -84,14 +85,20 @@ OK = Known(Verdict.OK, None, None)
 
 
 class Frontier:
-    def __init__(self, max_pages: int, max_depth: int, max_url_length: int, check_external: bool) -> None:
+    def __init__(self, max_pages: int, max_depth: int, max_url_length: int, check_external: bool, *,
+                 memory_budget: int = BUDGET) -> None:
         self.max_pages = max_pages
         self.max_depth = max_depth
         self.max_url_length = max_url_length
         self.check_external = check_external
         self.site_of_host: dict[str, SiteState] = {}
-        self._done_ok = SeenHashes()  # the bulk of what a run remembers: ~8 bytes per URL
-        self._bad: dict[int, Known] = {}
+        # The bulk of what a run remembers; beyond `memory_budget` bytes it goes to a temporary file.
+        self._done_ok = SeenHashes(budget=memory_budget)
+        # Not-ok URLs (~1 % of them): hash → index into _outcomes. Smaller parts will do.
+        self._bad = SeenHashes(codes=True, budget=memory_budget // 2, buffer=1 << 12, filter_bits=1 << 21,
+                               hot=1 << 12)
+        self._outcomes: list[Known] = []
+        self._outcome_codes: dict[Known, int] = {}
         self._pending: dict[int, list[Edge]] = {}
         self._overflow: dict[int, int] = {}
         self.skipped: dict[str, int] = {}
@@ -141,7 +148,8 @@ class Frontier:
         return Job(url, host_key(url), owner, FetchKind.TARGET, 1, via=via)
 
     def known(self, url: str) -> Known:
-        return self._bad.get(hash(url), OK)
+        code = self._bad.get(hash(url))
+        return OK if code is None else self._outcomes[code]
 
     def settle(self, url: str, verdict: Verdict, reason: Reason | None,
                status: int | None) -> tuple[list[Edge], int]:
@@ -150,10 +158,24 @@ class Frontier:
         edges = self._pending.pop(key, [])
         overflow = self._overflow.pop(key, 0)
         if verdict is Verdict.OK:
-            self._done_ok.add_new(key)  # a URL is settled once: it left _pending just now
+            # Not looked up first, which would cost as much again: a URL settled twice (a seed or a
+            # handed-over target that was also linked) is only a harmless duplicate.
+            self._done_ok.add(key)
         else:
-            self._bad[key] = Known(verdict, reason, status)
+            self._bad.add(key, self._code_of(Known(verdict, reason, status)))
         return edges, overflow
+
+    def close(self) -> None:
+        """Delete the settled URLs' spill files now rather than when the frontier is garbage-collected."""
+        self._done_ok.close()
+        self._bad.close()
+
+    def _code_of(self, known: Known) -> int:
+        code = self._outcome_codes.get(known)
+        if code is None:
+            code = self._outcome_codes[known] = len(self._outcomes)
+            self._outcomes.append(known)
+        return code
 
     def _skip(self, why: str) -> Offer:
         self.skipped[why] = self.skipped.get(why, 0) + 1

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from weakref import WeakKeyDictionary
 
 from selectolax.lexbor import LexborNode
 
@@ -106,6 +107,8 @@ class DateMatch:
 
 def find_full_dates(text: str, today: date) -> list[DateMatch]:
     """Every valid date with a year in `text`, in order of position."""
+    if "19" not in text and "20" not in text and "年" not in text:
+        return []  # each shape has a year starting 19 or 20, or a 年: most texts stop at this test
     found = [DateMatch(d, m.start(), m.end()) for m, d in _full_matches(text, today) if d is not None]
     if len(found) > 1:
         found.sort(key=lambda f: f.start)
@@ -195,10 +198,25 @@ _MODIFIED_META_RANK = {
 }
 
 
+MetaAttributes = dict[str, str | None]
+_METAS: WeakKeyDictionary[Document, tuple[MetaAttributes, ...]] = WeakKeyDictionary()
+
+
+def meta_attributes(doc: Document) -> tuple[MetaAttributes, ...]:
+    """The attributes of each <meta> of a page, in document order.
+
+    Read once per document: the article date and the list page tests of one page all look at them,
+    and each CSS query walks the whole tree.
+    """
+    found = _METAS.get(doc)
+    if found is None:
+        found = _METAS[doc] = tuple(node.attributes for node in doc.tree.css("meta"))
+    return found
+
+
 def _from_meta(doc: Document, today: date, ranks: dict[str, int]) -> DateFinding | None:
     best: tuple[int, DateFinding] | None = None
-    for node in doc.tree.css("meta"):
-        attrs = node.attributes
+    for attrs in meta_attributes(doc):
         name = (attrs.get("name") or attrs.get("property") or attrs.get("itemprop") or "").strip().lower()
         rank = ranks.get(name)
         if rank is None or (best is not None and best[0] <= rank):
@@ -322,6 +340,9 @@ class _Segment:
     node: LexborNode
 
 
+_Frame = tuple[Iterator[LexborNode], bool, bool]  # children to visit, inside a link, inside a heading
+
+
 def _segments(doc: Document) -> list[_Segment]:
     """Visible text nodes of the body in document order, without page furniture."""
     body = doc.tree.body
@@ -329,29 +350,29 @@ def _segments(doc: Document) -> list[_Segment]:
         return []
     out: list[_Segment] = []
     offset = 0
-    # Explicit stack (pages nest deeper than Python's recursion limit allows); children are pushed in
-    # reverse so that text comes out in document order.
-    stack: list[tuple[LexborNode, bool, bool]] = [(body, False, False)]
+    # Explicit stack of the open elements (pages nest deeper than Python's recursion limit allows).
+    stack: list[_Frame] = [(body.iter(include_text=True, skip_empty=True), False, False)]
     while stack:
-        node, link, heading = stack.pop()
+        children, link, heading = stack[-1]
+        node = next(children, None)
+        if node is None:
+            stack.pop()
+            continue
         if node.is_text_node:
             text = " ".join((node.text_content or "").split())
             if text:
                 out.append(_Segment(text, offset, link, heading, node))
                 offset += len(text) + 1
             continue
-        if node is not body:
-            tag = node.tag
-            if not node.is_element_node or tag in _SKIP_TAGS:
-                continue
-            attrs = node.attributes
-            marks = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
-            if len(marks) > 1 and _NOISE_RE.search(marks):
-                continue
-            link = link or tag == "a"
-            heading = heading or tag in _HEADING_TAGS
-        children = list(node.iter(include_text=True, skip_empty=True))
-        stack.extend((child, link, heading) for child in reversed(children))
+        tag = node.tag
+        if not node.is_element_node or tag in _SKIP_TAGS:
+            continue
+        attrs = node.attributes
+        marks = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
+        if len(marks) > 1 and _NOISE_RE.search(marks):
+            continue
+        inner = node.iter(include_text=True, skip_empty=True)
+        stack.append((inner, link or tag == "a", heading or tag in _HEADING_TAGS))
     return out
 
 
@@ -362,8 +383,7 @@ _TITLE_MARK_RE = re.compile(r"title|biaoti|bt", re.IGNORECASE)
 def _title_texts(doc: Document) -> list[str]:
     """What the article title may look like: ArticleTitle / og:title meta and the parts of <title>."""
     texts: list[str] = []
-    for node in doc.tree.css("meta"):
-        attrs = node.attributes
+    for attrs in meta_attributes(doc):
         name = (attrs.get("name") or attrs.get("property") or "").lower()
         if name in ("articletitle", "og:title", "title"):
             texts.append(" ".join((attrs.get("content") or "").split()))
@@ -404,11 +424,15 @@ def _is_breadcrumb(seg: _Segment) -> bool:
 def _title_anchor(doc: Document, segments: list[_Segment]) -> int | None:
     """Index of the segment that is the article's title on the page."""
     titles = _title_texts(doc)
+    # Quick rejection of the many segments that overlap no title. Segment texts have no newline, so one
+    # is in the joined titles exactly when it is in one of them.
+    joined = "\n".join(titles)
+    long_titles = [t for t in titles if len(t) >= 8]
     best: tuple[bool, bool, int, bool] | None = None
     best_index: int | None = None
     for index, seg in enumerate(segments):
         text = seg.text
-        if len(text) < 4:
+        if len(text) < 4 or (text not in joined and not any(t in text for t in long_titles)):
             continue
         # How much of a title this segment covers: the whole article title beats the site name.
         overlap = max(
@@ -451,8 +475,8 @@ class _Candidate:
 def _candidates(segments: list[_Segment], skip: int | None, today: date) -> list[_Candidate]:
     out: list[_Candidate] = []
     for index, seg in enumerate(segments):
-        if seg.link or index == skip or not (any(c.isdigit() for c in seg.text) or "年" in seg.text):
-            continue
+        if seg.link or index == skip:
+            continue  # (find_full_dates rules out texts without a year at once)
         previous = segments[index - 1].text if index else ""
         for found in find_full_dates(seg.text, today):
             before = (previous + " " + seg.text[: found.start])[-24:]

@@ -11,28 +11,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache, partial
 from urllib.parse import urljoin, urlsplit
+from weakref import WeakKeyDictionary
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.frontier.urls import resolver
-from crawler.parse.dates import find_full_dates, parse_date_text
+from crawler.parse.dates import find_full_dates, meta_attributes, parse_date_text
 from crawler.parse.document import Document
 from crawler.types import ListItem
-
-
-@dataclass(frozen=True, slots=True)
-class ListingResult:
-    items: tuple[ListItem, ...]
-    is_list: bool
-    next_pages: tuple[str, ...] = ()  # other pages of the same list (absolute URLs)
-    column_name: str = ""
-    column_type: str = ""  # ColumnType meta, as written
-    data_urls: tuple[str, ...] = ()  # endpoints the page loads its list from (not fetched here)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +34,22 @@ class ColumnLink:
 
 
 MIN_LIST_ITEMS = 3  # fewer repeated links is a link group, not a column list
+MAX_ITEM_LINKS = 3  # an element with more links than this is a nested list or a link group, not a list item
 MAX_GENERATED_PAGES = 500  # a TRS script claiming more pages than this is not trusted further
 
 # --------------------------------------------------------------------------- urls and text
 
 
-def _base_url(doc: Document) -> str:
-    base = doc.tree.css_first("base[href]")
+def _base_url(tree: LexborHTMLParser, url: str) -> str:
+    base = tree.css_first("base[href]")
     href = (base.attributes.get("href") or "").strip() if base is not None else ""
-    return urljoin(doc.url, href) if href else doc.url
+    return urljoin(url, href) if href else url
 
 
-def _goes_somewhere(href: str | None) -> bool:
+def _live_href(href: str | None) -> str | None:
+    """The href, stripped, or None for links that go nowhere (javascript:, mailto:, #)."""
     href = (href or "").strip()
-    return bool(href) and not href.startswith("#") and not href.lower().startswith(_DEAD_SCHEMES)
+    return href if href and not href.startswith("#") and not href.lower().startswith(_DEAD_SCHEMES) else None
 
 
 _DEAD_SCHEMES = ("javascript:", "mailto:", "tel:")
@@ -64,39 +57,172 @@ _DEAD_SCHEMES = ("javascript:", "mailto:", "tel:")
 
 def _absolute(base: str, href: str | None) -> str | None:
     """Absolute URL without fragment, or None for links that go nowhere (javascript:, mailto:, #)."""
-    if not _goes_somewhere(href):
-        return None
-    href = (href or "").strip()
-    if base.startswith(("http://", "https://")):
-        # The crawler's own normalisation (cached per site), so items match the URLs it fetches.
-        return _resolver_for(base)(href)
-    url = urljoin(base, href).split("#", 1)[0]  # a local file (inspect-page)
-    return url if url.startswith(("http://", "https://", "file://")) else None
+    live = _live_href(href)
+    return _joiner(base)(live) if live is not None else None
 
 
 @lru_cache(maxsize=64)
-def _resolver_for(base: str) -> Callable[[str], str | None]:
-    return resolver(base)
+def _joiner(base: str) -> Callable[[str], str | None]:
+    """Resolves live hrefs against `base`."""
+    if base.startswith(("http://", "https://")):
+        # The crawler's own normalisation (cached per site), so items match the URLs it fetches.
+        return resolver(base)
+    return partial(_local_url, base)
+
+
+def _local_url(base: str, href: str) -> str | None:
+    url = urljoin(base, href).split("#", 1)[0]  # a local file (inspect-page)
+    return url if url.startswith(("http://", "https://", "file://")) else None
 
 
 def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _link_title(a: LexborNode) -> str:
-    # Lists truncate long titles in the text ("关于印发…的通知...") and keep the full one in title=.
-    title = _clean(a.attributes.get("title") or "")
-    return title or _clean(a.text())
-
-
 _COLUMN_URL_RE = re.compile(r"(/col/col\d+/?(index\.s?html?)?$|/$|/index\.(s?html?|jsp|php|aspx?)$)", re.I)
 
 
+@lru_cache(maxsize=4096)  # asked for every item of every list and most links: nav URLs repeat on each page
 def looks_like_column_url(url: str) -> bool:
     """Whether a URL looks like a column index (…/tzgg/, …/index.html, Hanweb /col/col1234/) rather
     than an article (…/t20231120_123.html, /art/2023/11/20/art_1_2.html)."""
     path = urlsplit(url).path or "/"
     return bool(_COLUMN_URL_RE.search(path)) and not re.search(r"/t\d{8}_|/art/\d{4}/", path)
+
+
+# --------------------------------------------------------------------------- what a page is read for once
+
+# The column tracker asks several questions of one page (its list, its column links, its pagination), and
+# each reads the same links and scripts: those are read once per document. The memo holds no reference to
+# the document, so entries go with their documents.
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass takes twice as long to build, and pages have hundreds
+class _Link:
+    """One <a href> of a page, read once."""
+
+    node: LexborNode
+    url: str | None  # absolute, without fragment; None when it goes nowhere
+    text: str  # whitespace-collapsed
+    live: bool  # the href goes somewhere (its URL can still be None when unusable, e.g. ftp:)
+    title_attribute: str | None
+
+    @property
+    def title(self) -> str:
+        # Lists truncate long titles in the text ("关于印发…的通知...") and keep the full one in title=.
+        return _clean(self.title_attribute or "") or self.text
+
+
+def _read_links(tree: LexborHTMLParser, base: str) -> tuple[_Link, ...]:
+    join = _joiner(base)
+    links = []
+    for a in tree.css("a[href]"):
+        attrs = a.attributes
+        href = _live_href(attrs.get("href"))
+        url = join(href) if href is not None else None
+        links.append(_Link(a, url, _clean(a.text()), href is not None, attrs.get("title")))
+    return tuple(links)
+
+
+@dataclass(frozen=True, slots=True)
+class _Holders:
+    """The elements of a body that hold live links, and their first live links (document order, at most
+    MAX_ITEM_LINKS + 1: enough to tell a list item from a link group). Keys are node mem_ids: wrappers of
+    one node differ, and comparing them costs microseconds."""
+
+    order: tuple[LexborNode, ...]  # every holder, in document order
+    links: dict[int, list[_Link]]
+    holding_children: dict[int, int]  # how many of a holder's children are holders
+
+
+def _holders(links: Iterable[_Link], body: LexborNode | None) -> _Holders:
+    """One upward walk per live link instead of a CSS query per element.
+
+    A walk stops at the first holder that is full (has more than MAX_ITEM_LINKS links): its ancestors are
+    full too, and how full does not matter. So the walks take linear time: each element is new to one walk
+    and taken up by at most MAX_ITEM_LINKS more, and each walk ends at one full holder.
+    """
+    order: list[LexborNode] = []
+    held: dict[int, list[_Link]] = {}
+    holding_children: dict[int, int] = {}
+    if body is None:
+        return _Holders((), held, holding_children)
+    top = body.mem_id
+    for link in links:
+        if not link.live:
+            continue
+        # The link and its ancestors that hold no earlier link (deepest first), up to the first that does.
+        fresh: list[LexborNode] = []
+        keys: list[int] = []
+        node, key = link.node, link.node.mem_id
+        while key != top and key not in held:
+            fresh.append(node)
+            keys.append(key)
+            parent = node.parent
+            if parent is None:
+                break  # not inside <body>
+            node, key = parent, parent.mem_id
+        else:
+            # This link is the first of each fresh holder, so they come in document order from the top down.
+            order.extend(reversed(fresh))
+            for fresh_key in keys:
+                held[fresh_key] = [link]
+            for parent_key in [*keys[1:], key]:
+                holding_children[parent_key] = holding_children.get(parent_key, 0) + 1
+            _add_to_holders(link, node, top, held)
+    return _Holders(tuple(order), held, holding_children)
+
+
+def _add_to_holders(link: _Link, node: LexborNode | None, top: int, held: dict[int, list[_Link]]) -> None:
+    """Add the link to `node` and its ancestors below `top`, up to the first that is full."""
+    while node is not None and (key := node.mem_id) != top:
+        older = held[key]
+        if len(older) > MAX_ITEM_LINKS:
+            return
+        older.append(link)
+        node = node.parent
+
+
+@dataclass(frozen=True, slots=True)
+class _Script:
+    text: str
+    external: bool  # has a src
+
+
+class _Page:
+    """What the functions here read from one document; each part on first use."""
+
+    def __init__(self, tree: LexborHTMLParser, url: str) -> None:
+        self.tree = tree
+        self.url = url
+        self.nav_marks: dict[int, bool] = {}  # _in_navigation's answers, by mem_id
+        self.furniture_marks: dict[int, bool] = {}  # _is_furniture's
+
+    @cached_property
+    def base(self) -> str:
+        return _base_url(self.tree, self.url)
+
+    @cached_property
+    def links(self) -> tuple[_Link, ...]:  # every a[href], in document order
+        return _read_links(self.tree, self.base)
+
+    @cached_property
+    def holders(self) -> _Holders:
+        return _holders(self.links, self.tree.body)
+
+    @cached_property
+    def scripts(self) -> tuple[_Script, ...]:
+        return tuple(_Script(node.text(), bool(node.attributes.get("src"))) for node in self.tree.css("script"))
+
+
+_PAGES: WeakKeyDictionary[Document, _Page] = WeakKeyDictionary()
+
+
+def _page(doc: Document) -> _Page:
+    page = _PAGES.get(doc)
+    if page is None:
+        page = _PAGES[doc] = _Page(doc.tree, doc.url)
+    return page
 
 
 # --------------------------------------------------------------------------- list detection
@@ -147,37 +273,63 @@ class _Block:
         return self.dated == 0 and columns * 2 >= len(self.items)
 
 
-def _is_furniture(node: LexborNode) -> bool:
+def _is_furniture(node: LexborNode, page: _Page) -> bool:
     """Whether the node or an ancestor is page furniture (menus, header, footer, pagination)."""
-    current: LexborNode | None = node
-    while current is not None and current.tag not in ("body", "html"):
-        if current.tag in _FURNITURE_TAGS:
-            return True
-        attrs = current.attributes
-        for token in _TOKEN_SPLIT_RE.split(f"{attrs.get('class') or ''} {attrs.get('id') or ''}"):
-            if token and (token.lower() in _FURNITURE_TOKENS or _FURNITURE_PREFIX_RE.match(token)):
-                return True
-        current = current.parent
-    return False
+    return _self_or_ancestor(node, _furniture_marked, page.furniture_marks)
 
 
-def _item_of(child: LexborNode, base: str, today: date) -> ListItem | None:
+def _furniture_marked(node: LexborNode) -> bool:
+    if node.tag in _FURNITURE_TAGS:
+        return True
+    attrs = node.attributes
+    tokens = _TOKEN_SPLIT_RE.split(f"{attrs.get('class') or ''} {attrs.get('id') or ''}")
+    return any(token and (token.lower() in _FURNITURE_TOKENS or _FURNITURE_PREFIX_RE.match(token)) for token in tokens)
+
+
+def _self_or_ancestor(node: LexborNode | None, marked: Callable[[LexborNode], bool], known: dict[int, bool]) -> bool:
+    """Whether `node` or an ancestor below <body> is `marked`.
+
+    `known` keeps the answer for every element walked, by mem_id: a page's lists and links share their
+    ancestors, so each element is looked at once per page rather than once per descendant asking.
+    """
+    walked: list[int] = []
+    answer = False
+    while node is not None and node.tag not in ("body", "html"):
+        key = node.mem_id
+        if key in known:
+            answer = known[key]
+            break
+        walked.append(key)
+        if marked(node):
+            answer = True
+            break
+        node = node.parent
+    for key in walked:
+        known[key] = answer
+    return answer
+
+
+def _item_of(child: LexborNode, holders: _Holders, today: date) -> ListItem | None:
     """A list item from one repeated child: its main link and the date next to it, if any."""
+    links = holders.links.get(child.mem_id)
+    if not links:
+        return None
     if child.tag == "a":
-        links = [child]
+        # A live <a> holds itself first (document order); one that goes nowhere has no URL.
+        link = links[0]
+        if link.node.mem_id != child.mem_id:
+            return None
+    elif len(links) > MAX_ITEM_LINKS:  # more links than an item has: a nested list or a link group
+        return None
     else:
-        links = [a for a in child.css("a[href]") if _goes_somewhere(a.attributes.get("href"))]
-    if not links or len(links) > 3:  # more links than an item has: a nested list or a link group
+        link = max(links, key=lambda link: len(link.text))  # the title, not a "[通知公告]" tag
+    title = link.title
+    if link.url is None or len(title) < 2:
         return None
-    a = max(links, key=lambda node: len(_clean(node.text())))  # the title, not a "[通知公告]" tag
-    title = _link_title(a)
-    url = _absolute(base, a.attributes.get("href"))
-    if url is None or len(title) < 2:
-        return None
-    return ListItem(title=title, url=url, date=_item_date(child, a, today))
+    return ListItem(title=title, url=link.url, date=_item_date(child, link, today))
 
 
-def _item_date(child: LexborNode, a: LexborNode, today: date) -> date | None:
+def _item_date(child: LexborNode, link: _Link, today: date) -> date | None:
     if child.tag == "a":
         # <a>title</a><span>2023-11-20</span><br><a>…: the date is the next sibling element.
         sibling = child.next
@@ -185,25 +337,23 @@ def _item_date(child: LexborNode, a: LexborNode, today: date) -> date | None:
             sibling = sibling.next
         rest = _clean(sibling.text()) if sibling is not None and sibling.tag != "a" else ""
     else:
-        rest = _clean(child.text(separator=" ").replace(a.text(separator=" "), " ", 1))
+        rest = _clean(child.text(separator=" ").replace(link.node.text(separator=" "), " ", 1))
     found = parse_date_text(rest, today) if rest else None
     if found is None:
         # Some CMSs put the date inside the link: "标题 2023-11-20". Only dates with a year there,
         # since titles are full of numbers.
-        full = find_full_dates(_clean(a.text()), today)
+        full = find_full_dates(link.text, today)
         found = full[-1].date if full else None
     return found
 
 
-def _blocks(doc: Document, today: date) -> list[_Block]:
-    """Every container whose element children repeat one tag, with the items of those children."""
-    body = doc.tree.body
-    if body is None:
-        return []
-    base = _base_url(doc)
-    blocks: list[_Block] = []
-    for node in body.traverse():
-        if node.tag not in _CONTAINER_TAGS:
+def _repeated(holders: _Holders) -> Iterator[tuple[LexborNode, list[LexborNode]]]:
+    """Every container whose element children repeat one tag, with its children of that tag.
+
+    Only holders with two holding children can have two items, so other elements are not looked at.
+    """
+    for node in holders.order:
+        if holders.holding_children.get(node.mem_id, 0) < 2 or node.tag not in _CONTAINER_TAGS:
             continue
         children = [c for c in node.iter() if c.is_element_node and c.tag not in ("br", "script", "style")]
         if len(children) < 2:
@@ -211,22 +361,40 @@ def _blocks(doc: Document, today: date) -> list[_Block]:
         tag, count = Counter(c.tag for c in children).most_common(1)[0]
         if count < 2 or (tag == "a" and node.tag in ("ul", "ol", "tbody", "table", "dl")):
             continue
-        items = tuple(item for c in children if c.tag == tag and (item := _item_of(c, base, today)))
+        yield node, [c for c in children if c.tag == tag]
+
+
+def _items(children: list[LexborNode], holders: _Holders, today: date) -> tuple[ListItem, ...]:
+    return tuple(item for c in children if (item := _item_of(c, holders, today)))
+
+
+def _blocks(holders: _Holders, today: date) -> list[_Block]:
+    """Every repeated structure with two items or more."""
+    blocks: list[_Block] = []
+    for node, children in _repeated(holders):
+        items = _items(children, holders, today)
         if len(items) >= 2:
             blocks.append(_Block(node, items))
     return blocks
 
 
-def _main_block(blocks: list[_Block]) -> _Block | None:
-    """The page's list: the non-navigation block with the most dated items, then the most items."""
+def _main_block(page: _Page, today: date) -> _Block | None:
+    """The page's list: the non-navigation block with the most dated items, then the most items.
+
+    Structures that cannot win are not read for items: furniture, and those with too few children to
+    beat the best so far (n children score at most (n, n)).
+    """
     best: tuple[int, int] | None = None
     chosen: _Block | None = None
-    for block in blocks:
-        if block.is_navigation or len(block.items) < MIN_LIST_ITEMS or _is_furniture(block.node):
+    for node, children in _repeated(page.holders):
+        most = (len(children), len(children))
+        if len(children) < MIN_LIST_ITEMS or (best is not None and most <= best) or _is_furniture(node, page):
             continue
+        block = _Block(node, _items(children, page.holders, today))
         score = (block.dated, len(block.items))
-        if best is None or score > best:
-            best, chosen = score, block
+        if len(block.items) < MIN_LIST_ITEMS or (best is not None and score <= best) or block.is_navigation:
+            continue
+        best, chosen = score, block
     return chosen
 
 
@@ -237,18 +405,23 @@ _RECORD_RE = re.compile(r"<record>\s*<!\[CDATA\[(.*?)\]\]>\s*</record>", re.S | 
 
 def _hanweb_items(doc: Document, today: date) -> tuple[ListItem, ...]:
     """Items of Hanweb (大汉) lists shipped as CDATA records in <script type="text/xml">."""
-    base = _base_url(doc)
+    page = _page(doc)
+    # No script with a CDATA section, no records: spares the query on most pages.
+    if not any("<![" in script.text for script in page.scripts):
+        return ()
     items: list[ListItem] = []
     for script in doc.tree.css('script[type="text/xml"]'):
         records = _RECORD_RE.findall(script.text())
         if not records:
             continue
         # One parse for all records of the block; each record becomes one <div> child.
-        fragment = LexborHTMLParser("".join(f"<div>{r}</div>" for r in records)).body
-        if fragment is None:
+        fragment = LexborHTMLParser("".join(f"<div>{r}</div>" for r in records))
+        body = fragment.body
+        if body is None:
             continue
-        for record in fragment.iter():
-            if record.is_element_node and (item := _item_of(record, base, today)) is not None:
+        holders = _holders(_read_links(fragment, page.base), body)
+        for record in body.iter():
+            if record.is_element_node and (item := _item_of(record, holders, today)) is not None:
                 items.append(item)
     return tuple(items)
 
@@ -263,23 +436,23 @@ _PAGER_MARK_RE = re.compile(r"page|pager|fenye|pagination", re.I)
 _TRS_PAGER_RE = re.compile(r"createPageHTML\s*\(([^)]*)\)")
 
 
-def _pagination(doc: Document, base: str) -> tuple[str, ...]:
+def _pagination(doc: Document) -> tuple[str, ...]:
+    page = _page(doc)
     found: dict[str, None] = {}  # ordered set
-    for a in doc.tree.css("a[href]"):
-        url = _absolute(base, a.attributes.get("href"))
+    for link in page.links:
+        url = link.url
         if url is None or url == doc.url:
             continue
-        text = _clean(a.text())
+        text = link.text
         if (
             _PAGE_TEXT_RE.match(text)
             or _PAGE_HREF_RE.search(url)
-            or (text.isdigit() and a.parent is not None and _pager_ancestor(a))
+            or (text.isdigit() and link.node.parent is not None and _pager_ancestor(link.node))
         ):
             found[url] = None
-    for script in doc.tree.css("script"):
-        body = script.text()
-        for m in _TRS_PAGER_RE.finditer(body):
-            for url in trs_pages(m.group(1), body, base):
+    for script in page.scripts:
+        for m in _TRS_PAGER_RE.finditer(script.text):
+            for url in trs_pages(m.group(1), script.text, page.base):
                 found.setdefault(url, None)
     found.pop(doc.url, None)
     return tuple(found)
@@ -332,9 +505,10 @@ _CRUMB_SEPARATORS = ">»＞›/|-→:："
 
 
 def _meta(doc: Document, name: str) -> str:
-    for node in doc.tree.css("meta[name]"):
-        if (node.attributes.get("name") or "").strip().lower() == name:
-            return _clean(node.attributes.get("content") or "")
+    """The content of the first meta tag with this name (compared stripped and lower-cased)."""
+    for attrs in meta_attributes(doc):
+        if "name" in attrs and (attrs["name"] or "").strip().lower() == name:
+            return _clean(attrs.get("content") or "")
     return ""
 
 
@@ -381,15 +555,15 @@ _DATA_URL_RES = (
 _STATIC_RE = re.compile(r"\.(js|css|png|jpe?g|gif|svg|ico|woff2?)(\?|$)", re.I)
 
 
-def _data_urls(doc: Document, base: str) -> tuple[str, ...]:
+def _data_urls(doc: Document) -> tuple[str, ...]:
+    page = _page(doc)
     found: dict[str, None] = {}
-    for script in doc.tree.css("script"):
-        if script.attributes.get("src"):
+    for script in page.scripts:
+        if script.external:
             continue
-        body = script.text()
         for pattern in _DATA_URL_RES:
-            for m in pattern.finditer(body):
-                url = _absolute(base, m.group(1))
+            for m in pattern.finditer(script.text):
+                url = _absolute(page.base, m.group(1))
                 if url is not None and not _STATIC_RE.search(url):
                     found[url] = None
     return tuple(found)
@@ -408,8 +582,9 @@ _ARTICLE_URL_RE = re.compile(r"/t\d{8}_\d+|/art/\d{4}/\d{1,2}/\d{1,2}/")
 
 def marked_as_article(doc: Document) -> bool:
     """The cheap signs of an article: its CMS meta tags or an article URL (TRS, Hanweb)."""
-    return bool(_meta(doc, "articletitle") or _meta(doc, "pubdate")
-                or _ARTICLE_URL_RE.search(urlsplit(doc.url).path))
+    # The URL first: it spares the meta tags' query on most articles.
+    return bool(_ARTICLE_URL_RE.search(urlsplit(doc.url).path)
+                or _meta(doc, "articletitle") or _meta(doc, "pubdate"))
 
 
 def _is_article(doc: Document) -> bool:
@@ -419,36 +594,71 @@ def _is_article(doc: Document) -> bool:
         return True
     if doc.tree.css_first(_ARTICLE_BODY_SELECTOR) is not None:
         return True
+    paragraphs = [(p, len(p.text(strip=True))) for p in doc.tree.css("p")]
+    if sum(length for _, length in paragraphs) < MIN_PROSE_CHARS:
+        return False  # not enough text even with the paragraphs holding links: spares a query per paragraph
     prose = 0
-    for p in doc.tree.css("p"):
+    for p, length in paragraphs:
         if p.css_first("a") is None:
-            prose += len(p.text(strip=True))
+            prose += length
             if prose >= MIN_PROSE_CHARS:
                 return True
     return False
 
 
+class ListingResult:
+    """The column list of a page (if it is a list page), its pagination, name, type and data URLs.
+
+    Each part is read from the page when first asked for: the column tracker needs the pagination and
+    name of list pages only, and the data URLs of item-less pages only.
+    """
+
+    def __init__(self, doc: Document, today: date) -> None:
+        self._doc = doc
+        self._today = today
+
+    @cached_property
+    def items(self) -> tuple[ListItem, ...]:
+        items = _hanweb_items(self._doc, self._today)
+        if not items:
+            block = _main_block(_page(self._doc), self._today)
+            items = block.items if block is not None else ()
+        return items
+
+    @cached_property
+    def is_list(self) -> bool:
+        # The article test first: it is the cheaper, and an article's items are never asked for.
+        return not _is_article(self._doc) and bool(self.items)
+
+    @cached_property
+    def next_pages(self) -> tuple[str, ...]:
+        """Other pages of the same list (absolute URLs)."""
+        return _pagination(self._doc)
+
+    @cached_property
+    def column_name(self) -> str:
+        return _column_name(self._doc)
+
+    @cached_property
+    def column_type(self) -> str:
+        """ColumnType meta, as written."""
+        return _meta(self._doc, "columntype")
+
+    @cached_property
+    def data_urls(self) -> tuple[str, ...]:
+        """Endpoints the page loads its list from (not fetched here)."""
+        return _data_urls(self._doc)
+
+
 def extract_list(doc: Document, today: date) -> ListingResult:
     """The column list of a page (if it is a list page), its pagination, name, type and data URLs."""
-    base = _base_url(doc)
-    items = _hanweb_items(doc, today)
-    if not items:
-        block = _main_block(_blocks(doc, today))
-        items = block.items if block is not None else ()
-    return ListingResult(
-        items=items,
-        is_list=bool(items) and not _is_article(doc),
-        next_pages=_pagination(doc, base),
-        column_name=_column_name(doc),
-        column_type=_meta(doc, "columntype"),
-        data_urls=_data_urls(doc, base),
-    )
+    return ListingResult(doc, today)
 
 
 def homepage_items(doc: Document, today: date) -> tuple[ListItem, ...]:
     """Dated items of every list block on a homepage (news, notices ...), each URL once."""
     seen: dict[str, ListItem] = {}
-    blocks = _blocks(doc, today)
+    blocks = _blocks(_page(doc).holders, today)
     for item in _hanweb_items(doc, today) + tuple(i for b in blocks for i in b.items):
         if item.date is not None and item.url not in seen:
             seen[item.url] = item
@@ -464,13 +674,14 @@ def column_links(doc: Document) -> tuple[ColumnLink, ...]:
 
     Host filtering is the caller's: a site's columns may live on several of its hosts.
     """
-    base = _base_url(doc)
+    page = _page(doc)
     found: dict[str, ColumnLink] = {}
-    for a in doc.tree.css("a[href]"):
-        url = _absolute(base, a.attributes.get("href"))
+    for link in page.links:
+        url = link.url
         if url is None or url == doc.url:
             continue
-        text = _clean(a.text()) or _clean(" ".join((img.attributes.get("alt") or "") for img in a.css("img")))
+        a = link.node
+        text = link.text or _clean(" ".join((img.attributes.get("alt") or "") for img in a.css("img")))
         if _MORE_RE.match(text.replace(" ", "")):
             name = _block_heading(a)
             if name and url not in found:
@@ -478,19 +689,18 @@ def column_links(doc: Document) -> tuple[ColumnLink, ...]:
             continue
         if not 2 <= len(text) <= 15 or url in found:
             continue
-        if looks_like_column_url(url) or _in_navigation(a):
+        if looks_like_column_url(url) or _in_navigation(a, page):
             found[url] = ColumnLink(url=url, name=text, via_more=False)
     return tuple(found.values())
 
 
-def _in_navigation(node: LexborNode) -> bool:
-    current = node.parent
-    while current is not None and current.tag not in ("body", "html"):
-        attrs = current.attributes
-        if current.tag == "nav" or _NAV_MARK_RE.search(f"{attrs.get('class') or ''} {attrs.get('id') or ''}"):
-            return True
-        current = current.parent
-    return False
+def _in_navigation(node: LexborNode, page: _Page) -> bool:
+    return _self_or_ancestor(node.parent, _navigation_marked, page.nav_marks)
+
+
+def _navigation_marked(node: LexborNode) -> bool:
+    attrs = node.attributes
+    return node.tag == "nav" or bool(_NAV_MARK_RE.search(f"{attrs.get('class') or ''} {attrs.get('id') or ''}"))
 
 
 def _block_heading(more: LexborNode) -> str:
