@@ -151,3 +151,24 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+async def test_new_connection_is_timed_and_reused_one_is_not(server: int) -> None:
+    s = settings(server)
+    sent: list[str] = []
+    async with Fetcher(s, Resolver.from_settings(s.resolve, (), ())) as f:
+        first = await f.fetch("http://site.example.gov.cn/host", follow=False, on_send=lambda: sent.append("first"))
+        again = await f.fetch("http://site.example.gov.cn/host", follow=False, on_send=lambda: sent.append("again"))
+    assert first.timings.dns is not None and first.timings.connect is not None
+    assert first.timings.connect >= first.timings.dns  # the connection's time includes its lookup
+    assert again.timings.dns is None and again.timings.connect is None  # a pooled keep-alive connection
+    assert sent == ["first", "again"]  # each request told its sender once, when it went out
+
+
+async def test_send_is_reported_once_across_redirect_hops(server: int) -> None:
+    s = settings(server)
+    sent: list[int] = []
+    async with Fetcher(s, Resolver.from_settings(s.resolve, (), ())) as f:
+        result = await f.fetch("http://site.example.gov.cn/chain/3", on_send=lambda: sent.append(1))
+    assert result.status == 200 and len(result.redirects) == 3
+    assert sent == [1]
