@@ -1,6 +1,6 @@
 """Memory as a crawl grows: govcrawl's frontier against a naive set-of-URLs + dict-of-edges baseline.
 
-    python benchmarks/bench_memory.py [--urls 1000000] [--window 10000] [--budget BYTES]
+    python benchmarks/bench_memory.py [--urls 1000000] [--window 10000] [--budget BYTES] [--only govcrawl,naive]
 
 A full crawl of a million URLs takes far too long on this machine, so this drives the frontier
 directly with synthetic URLs, the way the engine does: every "page" of a site links to 10 URLs not
@@ -182,32 +182,39 @@ def measure(mode: str, urls: int, window: int, budget: int) -> list[dict[str, fl
 
 
 def print_table(results: dict[str, list[dict[str, float]]]) -> None:
-    header = " | ".join(f"{mode + ' RSS':>14} {'Δ B/URL':>8}" for mode in MODES)
-    print(f"\n{'URLs seen':>10} | {header} | {'naive/govcrawl':>14}")
-    previous = dict.fromkeys(MODES, (0, 0.0))
-    for rows in zip(*(results[mode] for mode in MODES), strict=True):
+    modes = list(results)
+    ratio = "govcrawl" in results and "naive" in results
+    header = " | ".join(f"{mode + ' RSS':>14} {'Δ B/URL':>8}" for mode in modes)
+    print(f"\n{'URLs seen':>10} | {header}" + (f" | {'naive/govcrawl':>14}" if ratio else ""))
+    previous = dict.fromkeys(modes, (0, 0.0))
+    for rows in zip(*results.values(), strict=True):
+        row_of = dict(zip(modes, rows, strict=True))
         cells = []
-        for mode, row in zip(MODES, rows, strict=True):
+        for mode, row in row_of.items():
             urls, rss = previous[mode]
             previous[mode] = (row["urls"], row["rss"])
             cells.append(f"{row['rss'] / 2**20:>11.1f} MB {(row['rss'] - rss) / (row['urls'] - urls):>8.0f}")
-        gov, naive = rows[0], rows[-1]
-        print(f"{gov['urls']:>10,.0f} | {' | '.join(cells)} | {naive['rss'] / max(gov['rss'], 1):>13.1f}x")
+        line = f"{rows[0]['urls']:>10,.0f} | {' | '.join(cells)}"
+        if ratio:
+            line += f" | {row_of['naive']['rss'] / max(row_of['govcrawl']['rss'], 1):>13.1f}x"
+        print(line)
 
 
 def print_times(results: dict[str, list[dict[str, float]]]) -> None:
     print("\nTime inside the calls (perf_counter around each; the naive 'offer' is its set and dict work):")
-    for mode in MODES:
+    for mode in results:
         last = results[mode][-1]
         print(f"  {mode:>9}: {last['offers']:,.0f} offers {last['offer_s'] / last['offers'] * 1e6:5.2f} µs each, "
               f"{last['settles']:,.0f} settles {last['settle_s'] / last['settles'] * 1e6:5.2f} µs each; "
               f"{last['offer_s'] + last['settle_s']:.1f} s in all, {last['seconds']:.1f} s with the driving loop; "
               f"peak RSS +{last['peak'] / 2**20:.1f} MB")
-    for mode in ("govcrawl", "in-memory"):
+    for mode in [mode for mode in results if mode != "naive"]:
         last = results[mode][-1]
         print(f"  {mode:>9} at {last['urls']:,.0f}: {last['settled_ok']:,.0f} ok + {last['bad']:,.0f} broken hashes, "
               f"{last['memory'] / 2**20:.1f} MB in memory (filters, hot caches, buffers, levels, fences), "
               f"{last['runs']:.0f} runs / {last['disk'] / 2**20:.1f} MB on disk; {last['pending']:,.0f} pending")
+    if "naive" not in results:
+        return
     naive = results["naive"][-1]
     print(f"      naive at {naive['urls']:,.0f}: set table {naive['set_table'] / 2**20:.1f} MB, "
           f"{naive['edges']:,.0f} edges kept")
@@ -219,6 +226,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=10_000, help="queued (not yet settled) URLs")
     parser.add_argument("--budget", type=int, default=BUDGET,
                         help="bytes of settled hashes govcrawl keeps in memory before spilling (default %(default)s)")
+    parser.add_argument("--only", default=",".join(MODES), help="comma-separated runs (default %(default)s)")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode:
@@ -231,7 +239,8 @@ def main() -> None:
 
     print(f"{args.urls:,} URLs over {SITES} sites, {NEW_LINKS} new + {NAV_LINKS} navigation links per page, "
           f"{args.window:,} queued, govcrawl budget {args.budget / 2**20:g} MB; load {os.getloadavg()[0]:.2f}")
-    results = {mode: measure(mode, args.urls, args.window, args.budget) for mode in MODES}
+    modes = [mode for mode in MODES if mode in args.only.split(",")]
+    results = {mode: measure(mode, args.urls, args.window, args.budget) for mode in modes}
     print_table(results)
     print_times(results)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
