@@ -160,6 +160,7 @@ class Crawl:
             await self.recorder.flush(self.sink)
             self.counts.update(pages=self.progress.pages, requests=self.progress.requests,
                                broken_links=self.progress.broken_links, sites=len(crawled))
+            self.frontier.close()  # its spill files go now, not whenever the collector gets to them
         return status
 
     def target_seed(self, url: str, via: Edge) -> Job:

@@ -79,9 +79,6 @@ def clear_caches() -> None:
     _base_parts.cache_clear()
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def host_key(url: str) -> str:
     """The host key "host:port", lower-case, with the effective port (``www.gov.cn:443``); "" without a host.
 
@@ -93,9 +90,9 @@ def host_key(url: str) -> str:
     if default is not None:
         authority = rest.partition("/")[0].partition("?")[0].partition("#")[0]
         host, _, port = authority.partition(":")
-        if host and authority.isascii() and "@" not in authority and "[" not in authority and "%" not in host \
-                and (not port or (port.isdigit() and 0 < int(port) < 65536)):
-            return f"{host.lower()}:{int(port) if port else default}"
+        host = host.lower()
+        if _FAST_HOST.fullmatch(host) and (not port or (port.isdigit() and 0 < int(port) < 65536)):
+            return f"{host}:{int(port) if port else default}"
     return _host_key_parsed(url)
 
 
