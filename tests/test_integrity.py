@@ -308,6 +308,27 @@ def test_script_written_link_with_escaped_attribute_name(lexicon: Lexicon) -> No
     assert [f.detail["href"] for f in findings] == ["http://www.x-example.com/"]
 
 
+def test_inline_style_comes_before_the_hidden_attribute(lexicon: Lexicon) -> None:
+    # The first technique found for an element is kept: stylesheet rules, inline styles, the hidden
+    # attribute, marquee sizes, in this order.
+    doc = page(
+        '<div hidden style="position:absolute;left:-9999px"><a href="http://www.some-shop.com/">便宜手表</a></div>'
+        '<marquee width="1" style="display:none"><a href="http://www.other-shop.com/">名牌包</a></marquee>'
+    )
+    findings = checks(check_page(doc, HOSTS, lexicon), "security.hidden_link")
+    assert [(f.detail["href"], f.detail["technique"]) for f in findings] == [("http://www.some-shop.com/", "offscreen")]
+
+
+def test_hidden_html_element(lexicon: Lexicon) -> None:
+    doc = Document.from_text(
+        f"https://{SITE}/", '<html style="display:none"><body><p>开元棋牌</p><a href="/a">a</a></body></html>'
+    )
+    before = doc.tree.html
+    spam = checks(check_page(doc, HOSTS, lexicon), "security.spam_content")
+    assert [hit["where"] for hit in spam[0].detail["hits"]] == ["hidden"]
+    assert doc.tree.html == before
+
+
 def test_hidden_spam_text_without_links_is_spam_content(lexicon: Lexicon) -> None:
     doc = page('<div style="display:none">开元棋牌 欢迎您</div><p>正文</p>')
     findings = checks(check_page(doc, HOSTS, lexicon), "security.spam_content")

@@ -226,29 +226,48 @@ def _scan(doc: Document) -> _Scan:
 def _scan_page(doc: Document) -> _Scan:
     head = _head(doc)
     base, rules = head.base, _style_rules(head.css)
-    tree = doc.tree.clone()  # the scan removes nodes; the shared tree stays intact for other checks
-    for node in tree.css("style, noscript, template"):
+    html = _html_copy(doc)  # the scan removes nodes; the shared tree stays intact for other checks
+    for node in html.css("style, noscript, template"):
         node.decompose()
-    hidden = _hidden_elements(tree, rules)
-    containers = _hiding_containers(hidden)
+    hidden = _hidden_elements(html, rules)
+    outermost = [(node, how) for node, how in hidden.values() if _hidden_ancestor(node, hidden) is None]
+    containers = _hiding_containers(hidden, outermost)
     resolve = _link_resolver(base)
-    links = [_css_link(node, resolve, containers, rules) for node in tree.css(_LINK_SELECTOR)]
-    scripts = tree.css("script")
+    link_nodes: list[LexborNode] = []
+    scripts: list[LexborNode] = []
+    for node in html.css(f"{_LINK_SELECTOR}, script"):  # one walk over the tree for both
+        (scripts if node.tag == "script" else link_nodes).append(node)
+    links = [_css_link(node, resolve, containers, rules) for node in link_nodes]
     for script in scripts:
         links += _script_links(script, base, rules)
         script.decompose()
-    outermost = [(node, how) for node, how in hidden.values() if _hidden_ancestor(node, hidden) is None]
     hidden_texts = [(how, _collapse(node.text(separator=" "))) for node, how in outermost]
     for node, _ in outermost:
-        node.decompose()
-    body = tree.body
+        if node.mem_id != html.mem_id:  # a hidden <html> leaves nothing visible (and stays until it is freed)
+            node.decompose()
+    body = None if html.mem_id in hidden else _body(html)
+    visible_text = body.text(separator="\n") if body is not None else ""
+    html.decompose()  # now rather than with the document
     return _Scan(
         title=head.title,
         meta=head.meta,
-        visible_text=body.text(separator="\n") if body is not None else "",
+        visible_text=visible_text,
         hidden_texts=tuple((how, text) for how, text in hidden_texts if text),
         links=tuple(link for link in links if link is not None),
     )
+
+
+def _html_copy(doc: Document) -> LexborNode:
+    """A copy of the <html> element. It belongs to the document's parser, which costs less than a copy of the
+    document: no new document, and the parser's CSS engine serves the copy too."""
+    html = doc.tree.root
+    assert html is not None  # the parser always makes one
+    return html.clone()
+
+
+def _body(html: LexborNode) -> LexborNode | None:
+    """The <body> of a copy of the <html> element (which the parser always puts right under it)."""
+    return next((child for child in html.iter() if child.tag == "body"), None)
 
 
 class _Head(NamedTuple):
@@ -323,16 +342,17 @@ class _Hiding:
         return self.evidence
 
 
-def _hiding_containers(hidden: dict[int, tuple[LexborNode, str]]) -> dict[int, _Hiding]:
+def _hiding_containers(
+    hidden: dict[int, tuple[LexborNode, str]], outermost: list[tuple[LexborNode, str]]
+) -> dict[int, _Hiding]:
     """mem_id → nearest hidden element (itself included) of every link inside one. Most pages hide nothing or a
-    few menus, so looking for links under the hidden elements spares walking up from every link on the page."""
+    few menus, so looking for links under the outermost hidden elements spares walking up from every link."""
     hidings = {mem_id: _Hiding(node, technique) for mem_id, (node, technique) in hidden.items()}
     containers: dict[int, _Hiding] = {}
-    for outer, _ in hidden.values():
+    for outer, _ in outermost:
         for node in outer.css(_LINK_SELECTOR):  # the element itself included, when it is a link
-            if node.mem_id not in containers:
-                nearest = _hidden_ancestor(node, hidden, include_self=True) or outer  # never None: in `outer`
-                containers[node.mem_id] = hidings[nearest.mem_id]
+            nearest = _hidden_ancestor(node, hidden, include_self=True) or outer  # never None: in `outer`
+            containers[node.mem_id] = hidings[nearest.mem_id]
     return containers
 
 
@@ -475,8 +495,11 @@ def _declarations(style: str) -> dict[str, str]:
     return declarations
 
 
-def _hidden_elements(tree: LexborHTMLParser, rules: list[_Rule]) -> dict[int, tuple[LexborNode, str]]:
-    """mem_id → (element, technique) for every element the page hides."""
+def _hidden_elements(
+    tree: LexborHTMLParser | LexborNode, rules: list[_Rule]
+) -> dict[int, tuple[LexborNode, str]]:
+    """mem_id → (element, technique) for every element the page hides. Stylesheet rules come first, then inline
+    styles, the hidden attribute and marquees: the first technique found for an element is the one kept."""
     hidden: dict[int, tuple[LexborNode, str]] = {}
     for rule in rules:
         by_rule = _technique(rule.declarations)
@@ -488,14 +511,18 @@ def _hidden_elements(tree: LexborHTMLParser, rules: list[_Rule]) -> dict[int, tu
             technique = _technique({**rule.declarations, **_declarations(style)}) if style else by_rule
             if technique:
                 hidden.setdefault(node.mem_id, (node, technique))
-    for node in tree.css("[style]"):
-        technique = _style_technique(node.attributes.get("style") or "")
-        if technique:
-            hidden.setdefault(node.mem_id, (node, technique))
-    for node in tree.css("[hidden]"):
-        hidden.setdefault(node.mem_id, (node, "hidden_attribute"))
-    for node in tree.css("marquee"):
-        technique = _marquee_technique(node)
+    styled: list[tuple[LexborNode, str | None]] = []
+    attributed: list[tuple[LexborNode, str | None]] = []
+    marquees: list[tuple[LexborNode, str | None]] = []
+    for node in tree.css("[style], [hidden], marquee"):  # one walk over the tree for the three kinds
+        attributes = node.attributes
+        if "style" in attributes:
+            styled.append((node, _style_technique(attributes["style"] or "")))
+        if "hidden" in attributes:
+            attributed.append((node, "hidden_attribute"))
+        if node.tag == "marquee":
+            marquees.append((node, _marquee_technique(node)))
+    for node, technique in chain(styled, attributed, marquees):
         if technique:
             hidden.setdefault(node.mem_id, (node, technique))
     return hidden
