@@ -171,6 +171,20 @@ def test_style_block_class_and_id_rules(lexicon: Lexicon) -> None:
     assert by_href["http://hg0088.com/"]["technique"] == "offscreen"
 
 
+def test_simple_selectors_of_a_selector_list_and_paths_within_one_menu(lexicon: Lexicon) -> None:
+    doc = page(
+        '<ul id="m" class="hid"><li class="a"><a href="http://www.some-shop.com/">便宜手表</a></li>'
+        '<li class="b"><span><a href="http://www.other-shop.com/">名牌包</a></span></li></ul>'
+        '<ul class="nav"><li><a href="http://www.third-shop.com/">手表</a></li></ul>',
+        head="<style>.nav li,\n .hid ,div.x:hover{position:absolute;left:-9999px}</style>",
+    )
+    findings = checks(check_page(doc, HOSTS, lexicon), "security.hidden_link")
+    assert [(f.detail["href"], f.detail["path"]) for f in findings] == [
+        ("http://www.some-shop.com/", "body > ul#m > li.a > a"),
+        ("http://www.other-shop.com/", "body > ul#m > li.b > span > a"),
+    ]
+
+
 def test_inline_style_overrides_hiding_rule(lexicon: Lexicon) -> None:
     doc = page(
         '<div class="hid" style="display:block"><a href="http://x.example.com/">开元棋牌</a></div>',

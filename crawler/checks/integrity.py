@@ -237,7 +237,8 @@ def _scan_page(doc: Document) -> _Scan:
     scripts: list[LexborNode] = []
     for node in html.css(f"{_LINK_SELECTOR}, script"):  # one walk over the tree for both
         (scripts if node.tag == "script" else link_nodes).append(node)
-    links = [_css_link(node, resolve, containers, rules) for node in link_nodes]
+    paths = _Paths()
+    links = [_css_link(node, resolve, containers, rules, paths) for node in link_nodes]
     for script in scripts:
         links += _script_links(script, base, rules)
         script.decompose()
@@ -357,7 +358,11 @@ def _hiding_containers(
 
 
 def _css_link(
-    node: LexborNode, resolve: _LinkResolver, containers: dict[int, _Hiding], rules: list[_Rule]
+    node: LexborNode,
+    resolve: _LinkResolver,
+    containers: dict[int, _Hiding],
+    rules: tuple[_Rule, ...],
+    paths: _Paths,
 ) -> _Link | None:
     resolved = resolve(node)
     if resolved is None:
@@ -367,11 +372,11 @@ def _css_link(
     if hiding is not None and not _revealed(node, hiding.node, hiding.technique, rules):
         technique, evidence = hiding.technique, hiding.snippet()
     text = _collapse(node.text(separator=" ") or node.attributes.get("title") or "")
-    path = _path(node) if technique else ""  # only hidden links are ever reported; paths are costly
+    path = paths(node) if technique else ""  # only hidden links are ever reported; paths are costly
     return _Link(resolved[0], resolved[1], text, path, technique, evidence, False)
 
 
-def _script_links(script: LexborNode, base: str, rules: list[_Rule]) -> list[_Link | None]:
+def _script_links(script: LexborNode, base: str, rules: tuple[_Rule, ...]) -> list[_Link | None]:
     """Links an inline script writes into the page. The script text, unescaped, is parsed as HTML: the
     parser skips the JavaScript around the markup, and inline styles in the markup still show hiding."""
     if script.attributes.get("src"):
@@ -386,7 +391,7 @@ def _script_links(script: LexborNode, base: str, rules: list[_Rule]) -> list[_Li
     fragment = LexborHTMLParser(markup)
     hidden = _hidden_elements(fragment, rules)
     method = "document.write" if "document.write" in lowered else "innerHTML"
-    path, evidence = _path(script), (script.html or "")[:SNIPPET]
+    path, evidence = _Paths()(script), (script.html or "")[:SNIPPET]
     resolve = _link_resolver(base)
     links: list[_Link | None] = []
     for node in fragment.css(_LINK_SELECTOR):
@@ -407,15 +412,29 @@ def _unescape_js(code: str) -> str:
     return unquote(code) if "%3c" in code.lower() else code  # document.write(unescape("%3Ca href=..."))
 
 
-def _path(node: LexborNode) -> str:
-    parts = [_label(node)]
-    for ancestor in _ancestors(node):
-        if ancestor.tag in ("html", "-document", "#document"):
-            break
-        parts.append(_label(ancestor))
-        if ancestor.tag == "body":
-            break
-    return " > ".join(reversed(parts))
+class _Paths:
+    """Where elements are (body > div#nav > ul.menu > li > a), from <body> or the top of <head>. The path of
+    each element on the way is remembered: the links of one hidden menu share all but their last steps."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, str] = {}
+
+    def __call__(self, node: LexborNode) -> str:
+        unknown: list[LexborNode] = []  # from `node` up to an element with a known path, or to the top
+        element = node
+        path = self._known.get(element.mem_id)
+        while path is None:
+            unknown.append(element)
+            parent = element.parent
+            if element.tag == "body" or parent is None or parent.tag in (None, "html", "-document", "#document"):
+                path = ""
+            else:
+                element = parent
+                path = self._known.get(element.mem_id)
+        for element in reversed(unknown):
+            path = f"{path} > {_label(element)}" if path else _label(element)
+            self._known[element.mem_id] = path
+        return path
 
 
 def _label(node: LexborNode) -> str:
@@ -442,7 +461,9 @@ _BRACE_RE = re.compile(r"[{}]")
 _RULE_RE = re.compile(r"([^{}]+)\{([^{}]*)\}")
 # Only simple selectors (tag, tag.class, .class.class, #id): injected 暗链 styles are always this plain, and
 # anything with combinators or pseudo-classes (.nav li:hover ul) is a menu the site styles on purpose.
-_SIMPLE_SELECTOR_RE = re.compile(r"(?:[a-zA-Z][a-zA-Z0-9]*)?(?:[#.][A-Za-z_][\w-]*)+|[a-zA-Z][a-zA-Z0-9]*")
+_SIMPLE_SELECTOR = r"(?:[a-zA-Z][a-zA-Z0-9]*)?(?:[#.][A-Za-z_][\w-]*)+|[a-zA-Z][a-zA-Z0-9]*"
+# The simple selectors of a selector list: each one alone between commas, spaces around it aside.
+_SIMPLE_IN_LIST_RE = re.compile(rf"(?:\A|,)\s*({_SIMPLE_SELECTOR})\s*(?=,|\Z)")
 _COLOURS = {"white": "#ffffff", "black": "#000000", "red": "#ff0000", "transparent": "transparent"}
 
 
@@ -452,17 +473,18 @@ class _Rule:
     declarations: dict[str, str]
 
 
-def _style_rules(css: str) -> list[_Rule]:
+@lru_cache(maxsize=32)  # the pages of a site share their stylesheets; rules are never modified
+def _style_rules(css: str) -> tuple[_Rule, ...]:
     css = _strip_at_blocks(_COMMENT_RE.sub("", css))
     merged: dict[str, dict[str, str]] = {}  # later rules for the same selector override earlier ones
-    for found in _RULE_RE.finditer(css):
-        selectors = [name for name in map(str.strip, found.group(1).split(",")) if _SIMPLE_SELECTOR_RE.fullmatch(name)]
+    for selector_list, body in _RULE_RE.findall(css):
+        selectors = _SIMPLE_IN_LIST_RE.findall(selector_list)
         if not selectors:
             continue  # not parsing the declarations of the many rules for menus and layout
-        declarations = _declarations(found.group(2))
+        declarations = _declarations(body)
         for selector in selectors:
             merged.setdefault(selector, {}).update(declarations)
-    return [_Rule(selector, declarations) for selector, declarations in merged.items()]
+    return tuple(_Rule(selector, declarations) for selector, declarations in merged.items())
 
 
 def _strip_at_blocks(css: str) -> str:
@@ -496,7 +518,7 @@ def _declarations(style: str) -> dict[str, str]:
 
 
 def _hidden_elements(
-    tree: LexborHTMLParser | LexborNode, rules: list[_Rule]
+    tree: LexborHTMLParser | LexborNode, rules: tuple[_Rule, ...]
 ) -> dict[int, tuple[LexborNode, str]]:
     """mem_id → (element, technique) for every element the page hides. Stylesheet rules come first, then inline
     styles, the hidden attribute and marquees: the first technique found for an element is the one kept."""
@@ -620,7 +642,7 @@ def _hidden_ancestor(
     return None
 
 
-def _revealed(node: LexborNode, container: LexborNode, technique: str, rules: list[_Rule]) -> bool:
+def _revealed(node: LexborNode, container: LexborNode, technique: str, rules: tuple[_Rule, ...]) -> bool:
     """Whether something between the link and its hidden container undoes the hiding. Layouts use
     `ul{font-size:0} li{font-size:14px}` to kill inline-block gaps; visibility:visible on a child shows it."""
     if technique not in ("font_size", "visibility:hidden"):
@@ -638,7 +660,7 @@ def _revealed(node: LexborNode, container: LexborNode, technique: str, rules: li
     return False
 
 
-def _declared(node: LexborNode, rules: list[_Rule]) -> dict[str, str]:
+def _declared(node: LexborNode, rules: Iterable[_Rule]) -> dict[str, str]:
     declared: dict[str, str] = {}
     for rule in rules:
         if node.css_matches(rule.selector):
