@@ -93,7 +93,7 @@ class Lexicon:
         self._automaton.make_automaton()
         # Nearly every text holds no term: a regex search for their starts says so in about half the time the
         # automaton takes (it looks for each character among a hundred first characters, one by one).
-        self._starts = re.compile("|".join(map(re.escape, sorted(starts))))
+        self._starts = _alternatives(starts)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_PATH) -> Lexicon:
@@ -154,6 +154,20 @@ def _spellings(term: str) -> list[str]:
     if sum(len(choices) - 1 for choices in forms) > _MAX_ASCII:
         raise ValueError(f"spam lexicon: term {term!r} has more than {_MAX_ASCII} ASCII characters")
     return ["".join(spelling) for spelling in itertools.product(*forms)]
+
+
+def _alternatives(starts: set[str]) -> re.Pattern[str]:
+    """A regex for any of `starts`, grouped by first character: at each position the regex engine tries the
+    alternatives one by one, and a hundred first characters cost less than every start."""
+    rests: dict[str, set[str]] = {}
+    for start in starts:
+        rests.setdefault(start[0], set()).add(start[1:])
+    return re.compile(
+        "|".join(
+            re.escape(first) + ("" if "" in after else f"(?:{'|'.join(map(re.escape, sorted(after)))})")
+            for first, after in sorted(rests.items())
+        )
+    )
 
 
 def _strength(entry: Entry) -> Strength:
