@@ -171,6 +171,20 @@ def test_style_block_class_and_id_rules(lexicon: Lexicon) -> None:
     assert by_href["http://hg0088.com/"]["technique"] == "offscreen"
 
 
+def test_simple_selectors_of_a_selector_list_and_paths_within_one_menu(lexicon: Lexicon) -> None:
+    doc = page(
+        '<ul id="m" class="hid"><li class="a"><a href="http://www.some-shop.com/">便宜手表</a></li>'
+        '<li class="b"><span><a href="http://www.other-shop.com/">名牌包</a></span></li></ul>'
+        '<ul class="nav"><li><a href="http://www.third-shop.com/">手表</a></li></ul>',
+        head="<style>.nav li,\n .hid ,div.x:hover{position:absolute;left:-9999px}</style>",
+    )
+    findings = checks(check_page(doc, HOSTS, lexicon), "security.hidden_link")
+    assert [(f.detail["href"], f.detail["path"]) for f in findings] == [
+        ("http://www.some-shop.com/", "body > ul#m > li.a > a"),
+        ("http://www.other-shop.com/", "body > ul#m > li.b > span > a"),
+    ]
+
+
 def test_inline_style_overrides_hiding_rule(lexicon: Lexicon) -> None:
     doc = page(
         '<div class="hid" style="display:block"><a href="http://x.example.com/">开元棋牌</a></div>',
@@ -306,6 +320,27 @@ def test_script_written_link_with_escaped_attribute_name(lexicon: Lexicon) -> No
     script = "<script>document.write('<a h\\x72ef=\"http://www.x-example.com/\">\u771f\u4eba\u5a31\u4e50</a>');</script>"
     findings = checks(check_page(page(script), HOSTS, lexicon), "security.hidden_link")
     assert [f.detail["href"] for f in findings] == ["http://www.x-example.com/"]
+
+
+def test_inline_style_comes_before_the_hidden_attribute(lexicon: Lexicon) -> None:
+    # The first technique found for an element is kept: stylesheet rules, inline styles, the hidden
+    # attribute, marquee sizes, in this order.
+    doc = page(
+        '<div hidden style="position:absolute;left:-9999px"><a href="http://www.some-shop.com/">便宜手表</a></div>'
+        '<marquee width="1" style="display:none"><a href="http://www.other-shop.com/">名牌包</a></marquee>'
+    )
+    findings = checks(check_page(doc, HOSTS, lexicon), "security.hidden_link")
+    assert [(f.detail["href"], f.detail["technique"]) for f in findings] == [("http://www.some-shop.com/", "offscreen")]
+
+
+def test_hidden_html_element(lexicon: Lexicon) -> None:
+    doc = Document.from_text(
+        f"https://{SITE}/", '<html style="display:none"><body><p>开元棋牌</p><a href="/a">a</a></body></html>'
+    )
+    before = doc.tree.html
+    spam = checks(check_page(doc, HOSTS, lexicon), "security.spam_content")
+    assert [hit["where"] for hit in spam[0].detail["hits"]] == ["hidden"]
+    assert doc.tree.html == before
 
 
 def test_hidden_spam_text_without_links_is_spam_content(lexicon: Lexicon) -> None:

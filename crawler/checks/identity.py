@@ -62,7 +62,10 @@ class IdentityFields:
 
 
 def extract_identity(doc: Document) -> IdentityFields:
-    text = identity_text(doc)
+    return _identity_fields(doc, identity_text(doc))
+
+
+def _identity_fields(doc: Document, text: str) -> IdentityFields:
     meta_code = _meta_site_code(doc)
     found = _SITE_CODE_RE.search(text)
     footer_code = found.group(1) if found else ""
@@ -83,10 +86,10 @@ FOOTER_EVIDENCE = 300  # characters of the page's end kept as evidence that a la
 
 
 def check_identity(doc: Document, site: Site, is_homepage: bool) -> list[IntegrityFinding]:
-    fields = extract_identity(doc)
-    findings = _footer_findings(doc.url, fields, site, _footer_excerpt(doc))
+    text = identity_text(doc)  # once: the body's text is the costly part
+    findings = _footer_findings(doc.url, _identity_fields(doc, text), site, _footer_excerpt(text))
     if is_homepage:
-        findings += _homepage_findings(doc, site)
+        findings += _homepage_findings(doc, site, text)
     return findings
 
 
@@ -117,9 +120,9 @@ def normalise_name(name: str) -> str:
     return _PUNCT_RE.sub("", name).lower()
 
 
-def _footer_excerpt(doc: Document) -> str:
+def _footer_excerpt(text: str) -> str:
     """The end of the page text, where footers carry the labels: the evidence that a label is absent."""
-    return " ".join(identity_text(doc).split())[-FOOTER_EVIDENCE:]
+    return " ".join(text.split())[-FOOTER_EVIDENCE:]
 
 
 def _footer_findings(url: str, fields: IdentityFields, site: Site, footer: str) -> list[IntegrityFinding]:
@@ -150,10 +153,10 @@ def _same_organizer(page: str, registry: str) -> bool:
     return registry_n in page_n or page_n in registry_n if page_n and registry_n else page_n == registry_n
 
 
-def _homepage_findings(doc: Document, site: Site) -> list[IntegrityFinding]:
+def _homepage_findings(doc: Document, site: Site, text: str) -> list[IntegrityFinding]:
     findings: list[IntegrityFinding] = []
     refs = _references(doc)
-    if not any(_JIUCUO_URL in ref for ref in refs) and _JIUCUO_TEXT not in identity_text(doc):
+    if not any(_JIUCUO_URL in ref for ref in refs) and _JIUCUO_TEXT not in text:
         findings.append(IntegrityFinding("identity.jiucuo_missing", doc.url,
                                          {"looked_for": [_JIUCUO_URL, _JIUCUO_TEXT]}))
     if not any(host in ref for ref in refs for host in _CONAC_HOSTS):

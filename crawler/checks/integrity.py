@@ -226,29 +226,49 @@ def _scan(doc: Document) -> _Scan:
 def _scan_page(doc: Document) -> _Scan:
     head = _head(doc)
     base, rules = head.base, _style_rules(head.css)
-    tree = doc.tree.clone()  # the scan removes nodes; the shared tree stays intact for other checks
-    for node in tree.css("style, noscript, template"):
+    html = _html_copy(doc)  # the scan removes nodes; the shared tree stays intact for other checks
+    for node in html.css("style, noscript, template"):
         node.decompose()
-    hidden = _hidden_elements(tree, rules)
-    containers = _hiding_containers(hidden)
+    hidden = _hidden_elements(html, rules)
+    outermost = [(node, how) for node, how in hidden.values() if _hidden_ancestor(node, hidden) is None]
+    containers = _hiding_containers(hidden, outermost)
     resolve = _link_resolver(base)
-    links = [_css_link(node, resolve, containers, rules) for node in tree.css(_LINK_SELECTOR)]
-    scripts = tree.css("script")
+    link_nodes: list[LexborNode] = []
+    scripts: list[LexborNode] = []
+    for node in html.css(f"{_LINK_SELECTOR}, script"):  # one walk over the tree for both
+        (scripts if node.tag == "script" else link_nodes).append(node)
+    paths = _Paths()
+    links = [_css_link(node, resolve, containers, rules, paths) for node in link_nodes]
     for script in scripts:
         links += _script_links(script, base, rules)
         script.decompose()
-    outermost = [(node, how) for node, how in hidden.values() if _hidden_ancestor(node, hidden) is None]
     hidden_texts = [(how, _collapse(node.text(separator=" "))) for node, how in outermost]
     for node, _ in outermost:
-        node.decompose()
-    body = tree.body
+        if node.mem_id != html.mem_id:  # a hidden <html> leaves nothing visible (and stays until it is freed)
+            node.decompose()
+    body = None if html.mem_id in hidden else _body(html)
+    visible_text = body.text(separator="\n") if body is not None else ""
+    html.decompose()  # now rather than with the document
     return _Scan(
         title=head.title,
         meta=head.meta,
-        visible_text=body.text(separator="\n") if body is not None else "",
+        visible_text=visible_text,
         hidden_texts=tuple((how, text) for how, text in hidden_texts if text),
         links=tuple(link for link in links if link is not None),
     )
+
+
+def _html_copy(doc: Document) -> LexborNode:
+    """A copy of the <html> element. It belongs to the document's parser, which costs less than a copy of the
+    document: no new document, and the parser's CSS engine serves the copy too."""
+    html = doc.tree.root
+    assert html is not None  # the parser always makes one
+    return html.clone()
+
+
+def _body(html: LexborNode) -> LexborNode | None:
+    """The <body> of a copy of the <html> element (which the parser always puts right under it)."""
+    return next((child for child in html.iter() if child.tag == "body"), None)
 
 
 class _Head(NamedTuple):
@@ -323,21 +343,26 @@ class _Hiding:
         return self.evidence
 
 
-def _hiding_containers(hidden: dict[int, tuple[LexborNode, str]]) -> dict[int, _Hiding]:
+def _hiding_containers(
+    hidden: dict[int, tuple[LexborNode, str]], outermost: list[tuple[LexborNode, str]]
+) -> dict[int, _Hiding]:
     """mem_id → nearest hidden element (itself included) of every link inside one. Most pages hide nothing or a
-    few menus, so looking for links under the hidden elements spares walking up from every link on the page."""
+    few menus, so looking for links under the outermost hidden elements spares walking up from every link."""
     hidings = {mem_id: _Hiding(node, technique) for mem_id, (node, technique) in hidden.items()}
     containers: dict[int, _Hiding] = {}
-    for outer, _ in hidden.values():
+    for outer, _ in outermost:
         for node in outer.css(_LINK_SELECTOR):  # the element itself included, when it is a link
-            if node.mem_id not in containers:
-                nearest = _hidden_ancestor(node, hidden, include_self=True) or outer  # never None: in `outer`
-                containers[node.mem_id] = hidings[nearest.mem_id]
+            nearest = _hidden_ancestor(node, hidden, include_self=True) or outer  # never None: in `outer`
+            containers[node.mem_id] = hidings[nearest.mem_id]
     return containers
 
 
 def _css_link(
-    node: LexborNode, resolve: _LinkResolver, containers: dict[int, _Hiding], rules: list[_Rule]
+    node: LexborNode,
+    resolve: _LinkResolver,
+    containers: dict[int, _Hiding],
+    rules: tuple[_Rule, ...],
+    paths: _Paths,
 ) -> _Link | None:
     resolved = resolve(node)
     if resolved is None:
@@ -347,11 +372,11 @@ def _css_link(
     if hiding is not None and not _revealed(node, hiding.node, hiding.technique, rules):
         technique, evidence = hiding.technique, hiding.snippet()
     text = _collapse(node.text(separator=" ") or node.attributes.get("title") or "")
-    path = _path(node) if technique else ""  # only hidden links are ever reported; paths are costly
+    path = paths(node) if technique else ""  # only hidden links are ever reported; paths are costly
     return _Link(resolved[0], resolved[1], text, path, technique, evidence, False)
 
 
-def _script_links(script: LexborNode, base: str, rules: list[_Rule]) -> list[_Link | None]:
+def _script_links(script: LexborNode, base: str, rules: tuple[_Rule, ...]) -> list[_Link | None]:
     """Links an inline script writes into the page. The script text, unescaped, is parsed as HTML: the
     parser skips the JavaScript around the markup, and inline styles in the markup still show hiding."""
     if script.attributes.get("src"):
@@ -366,7 +391,7 @@ def _script_links(script: LexborNode, base: str, rules: list[_Rule]) -> list[_Li
     fragment = LexborHTMLParser(markup)
     hidden = _hidden_elements(fragment, rules)
     method = "document.write" if "document.write" in lowered else "innerHTML"
-    path, evidence = _path(script), (script.html or "")[:SNIPPET]
+    path, evidence = _Paths()(script), (script.html or "")[:SNIPPET]
     resolve = _link_resolver(base)
     links: list[_Link | None] = []
     for node in fragment.css(_LINK_SELECTOR):
@@ -387,15 +412,29 @@ def _unescape_js(code: str) -> str:
     return unquote(code) if "%3c" in code.lower() else code  # document.write(unescape("%3Ca href=..."))
 
 
-def _path(node: LexborNode) -> str:
-    parts = [_label(node)]
-    for ancestor in _ancestors(node):
-        if ancestor.tag in ("html", "-document", "#document"):
-            break
-        parts.append(_label(ancestor))
-        if ancestor.tag == "body":
-            break
-    return " > ".join(reversed(parts))
+class _Paths:
+    """Where elements are (body > div#nav > ul.menu > li > a), from <body> or the top of <head>. The path of
+    each element on the way is remembered: the links of one hidden menu share all but their last steps."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, str] = {}
+
+    def __call__(self, node: LexborNode) -> str:
+        unknown: list[LexborNode] = []  # from `node` up to an element with a known path, or to the top
+        element = node
+        path = self._known.get(element.mem_id)
+        while path is None:
+            unknown.append(element)
+            parent = element.parent
+            if element.tag == "body" or parent is None or parent.tag in (None, "html", "-document", "#document"):
+                path = ""
+            else:
+                element = parent
+                path = self._known.get(element.mem_id)
+        for element in reversed(unknown):
+            path = f"{path} > {_label(element)}" if path else _label(element)
+            self._known[element.mem_id] = path
+        return path
 
 
 def _label(node: LexborNode) -> str:
@@ -422,7 +461,9 @@ _BRACE_RE = re.compile(r"[{}]")
 _RULE_RE = re.compile(r"([^{}]+)\{([^{}]*)\}")
 # Only simple selectors (tag, tag.class, .class.class, #id): injected 暗链 styles are always this plain, and
 # anything with combinators or pseudo-classes (.nav li:hover ul) is a menu the site styles on purpose.
-_SIMPLE_SELECTOR_RE = re.compile(r"(?:[a-zA-Z][a-zA-Z0-9]*)?(?:[#.][A-Za-z_][\w-]*)+|[a-zA-Z][a-zA-Z0-9]*")
+_SIMPLE_SELECTOR = r"(?:[a-zA-Z][a-zA-Z0-9]*)?(?:[#.][A-Za-z_][\w-]*)+|[a-zA-Z][a-zA-Z0-9]*"
+# The simple selectors of a selector list: each one alone between commas, spaces around it aside.
+_SIMPLE_IN_LIST_RE = re.compile(rf"(?:\A|,)\s*({_SIMPLE_SELECTOR})\s*(?=,|\Z)")
 _COLOURS = {"white": "#ffffff", "black": "#000000", "red": "#ff0000", "transparent": "transparent"}
 
 
@@ -432,17 +473,18 @@ class _Rule:
     declarations: dict[str, str]
 
 
-def _style_rules(css: str) -> list[_Rule]:
+@lru_cache(maxsize=32)  # the pages of a site share their stylesheets; rules are never modified
+def _style_rules(css: str) -> tuple[_Rule, ...]:
     css = _strip_at_blocks(_COMMENT_RE.sub("", css))
     merged: dict[str, dict[str, str]] = {}  # later rules for the same selector override earlier ones
-    for found in _RULE_RE.finditer(css):
-        selectors = [name for name in map(str.strip, found.group(1).split(",")) if _SIMPLE_SELECTOR_RE.fullmatch(name)]
+    for selector_list, body in _RULE_RE.findall(css):
+        selectors = _SIMPLE_IN_LIST_RE.findall(selector_list)
         if not selectors:
             continue  # not parsing the declarations of the many rules for menus and layout
-        declarations = _declarations(found.group(2))
+        declarations = _declarations(body)
         for selector in selectors:
             merged.setdefault(selector, {}).update(declarations)
-    return [_Rule(selector, declarations) for selector, declarations in merged.items()]
+    return tuple(_Rule(selector, declarations) for selector, declarations in merged.items())
 
 
 def _strip_at_blocks(css: str) -> str:
@@ -475,8 +517,11 @@ def _declarations(style: str) -> dict[str, str]:
     return declarations
 
 
-def _hidden_elements(tree: LexborHTMLParser, rules: list[_Rule]) -> dict[int, tuple[LexborNode, str]]:
-    """mem_id → (element, technique) for every element the page hides."""
+def _hidden_elements(
+    tree: LexborHTMLParser | LexborNode, rules: tuple[_Rule, ...]
+) -> dict[int, tuple[LexborNode, str]]:
+    """mem_id → (element, technique) for every element the page hides. Stylesheet rules come first, then inline
+    styles, the hidden attribute and marquees: the first technique found for an element is the one kept."""
     hidden: dict[int, tuple[LexborNode, str]] = {}
     for rule in rules:
         by_rule = _technique(rule.declarations)
@@ -488,14 +533,18 @@ def _hidden_elements(tree: LexborHTMLParser, rules: list[_Rule]) -> dict[int, tu
             technique = _technique({**rule.declarations, **_declarations(style)}) if style else by_rule
             if technique:
                 hidden.setdefault(node.mem_id, (node, technique))
-    for node in tree.css("[style]"):
-        technique = _style_technique(node.attributes.get("style") or "")
-        if technique:
-            hidden.setdefault(node.mem_id, (node, technique))
-    for node in tree.css("[hidden]"):
-        hidden.setdefault(node.mem_id, (node, "hidden_attribute"))
-    for node in tree.css("marquee"):
-        technique = _marquee_technique(node)
+    styled: list[tuple[LexborNode, str | None]] = []
+    attributed: list[tuple[LexborNode, str | None]] = []
+    marquees: list[tuple[LexborNode, str | None]] = []
+    for node in tree.css("[style], [hidden], marquee"):  # one walk over the tree for the three kinds
+        attributes = node.attributes
+        if "style" in attributes:
+            styled.append((node, _style_technique(attributes["style"] or "")))
+        if "hidden" in attributes:
+            attributed.append((node, "hidden_attribute"))
+        if node.tag == "marquee":
+            marquees.append((node, _marquee_technique(node)))
+    for node, technique in chain(styled, attributed, marquees):
         if technique:
             hidden.setdefault(node.mem_id, (node, technique))
     return hidden
@@ -593,7 +642,7 @@ def _hidden_ancestor(
     return None
 
 
-def _revealed(node: LexborNode, container: LexborNode, technique: str, rules: list[_Rule]) -> bool:
+def _revealed(node: LexborNode, container: LexborNode, technique: str, rules: tuple[_Rule, ...]) -> bool:
     """Whether something between the link and its hidden container undoes the hiding. Layouts use
     `ul{font-size:0} li{font-size:14px}` to kill inline-block gaps; visibility:visible on a child shows it."""
     if technique not in ("font_size", "visibility:hidden"):
@@ -611,7 +660,7 @@ def _revealed(node: LexborNode, container: LexborNode, technique: str, rules: li
     return False
 
 
-def _declared(node: LexborNode, rules: list[_Rule]) -> dict[str, str]:
+def _declared(node: LexborNode, rules: Iterable[_Rule]) -> dict[str, str]:
     declared: dict[str, str] = {}
     for rule in rules:
         if node.css_matches(rule.selector):

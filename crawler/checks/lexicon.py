@@ -30,6 +30,7 @@ _WIDE = {narrow: wide for wide, narrow in _FOLD.items()}
 # ~0.15 µs a character, more than the search itself. The automaton holds every term in each mix of ASCII and
 # full-width forms instead, 2^n spellings for n ASCII characters: terms are words, n stays small.
 _MAX_ASCII = 12
+_START = 3  # characters of each term that a quick search looks for first
 
 # Host substrings of gambling brands and their usual pinyin; each one is long and specific enough not to
 # occur inside ordinary words ("bet" alone would hit alphabet / tibet / beta).
@@ -82,12 +83,17 @@ class Lexicon:
         self.version = version
         self.entries = tuple(entries)
         self._automaton = ahocorasick.Automaton()
+        starts: set[str] = set()
         for entry in self.entries:
             if _SEPARATOR in entry.term:  # find_in_any relies on it; the TSV cannot hold one anyway
                 raise ValueError(f"spam lexicon: term {entry.term!r} spans lines")
             for spelling in _spellings(fold(entry.term)):
                 self._automaton.add_word(spelling, entry)
+                starts.add(spelling[:_START])
         self._automaton.make_automaton()
+        # Nearly every text holds no term: a regex search for their starts says so in about half the time the
+        # automaton takes (it looks for each character among a hundred first characters, one by one).
+        self._starts = _alternatives(starts)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_PATH) -> Lexicon:
@@ -118,8 +124,11 @@ class Lexicon:
 
     def find(self, text: str) -> list[Match]:
         """Spam terms in `text`, in order; matches inside an allow phrase or a longer match are dropped."""
+        lowered = text.lower()  # as if folded: see _spellings
+        if not self._starts.search(lowered):
+            return []
         spans: list[tuple[int, int, Entry]] = []
-        for end, entry in self._automaton.iter(text.lower()):  # as if folded: see _spellings
+        for end, entry in self._automaton.iter(lowered):
             spans.append((end - len(entry.term) + 1, end + 1, entry))
         # Longest first at each start, so one forward sweep can drop every span nested in an earlier one.
         spans.sort(key=lambda span: (span[0], -span[1]))
@@ -145,6 +154,20 @@ def _spellings(term: str) -> list[str]:
     if sum(len(choices) - 1 for choices in forms) > _MAX_ASCII:
         raise ValueError(f"spam lexicon: term {term!r} has more than {_MAX_ASCII} ASCII characters")
     return ["".join(spelling) for spelling in itertools.product(*forms)]
+
+
+def _alternatives(starts: set[str]) -> re.Pattern[str]:
+    """A regex for any of `starts`, grouped by first character: at each position the regex engine tries the
+    alternatives one by one, and a hundred first characters cost less than every start."""
+    rests: dict[str, set[str]] = {}
+    for start in starts:
+        rests.setdefault(start[0], set()).add(start[1:])
+    return re.compile(
+        "|".join(
+            re.escape(first) + ("" if "" in after else f"(?:{'|'.join(map(re.escape, sorted(after)))})")
+            for first, after in sorted(rests.items())
+        )
+    )
 
 
 def _strength(entry: Entry) -> Strength:
