@@ -309,7 +309,7 @@ def _link_resolver(base: str) -> _LinkResolver:
     normalise = resolver(base) if base.startswith(("http://", "https://")) else None  # the crawler's, cached
 
     def resolve(node: LexborNode) -> tuple[str, str] | None:
-        href = (node.attributes.get("href") or "").strip()
+        href = (node.attrs.get("href") or "").strip()  # attrs: one attribute, not a dict of all
         if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:", "tel:")):
             return None
         if normalise is None:
@@ -379,7 +379,7 @@ def _css_link(
 def _script_links(script: LexborNode, base: str, rules: tuple[_Rule, ...]) -> list[_Link | None]:
     """Links an inline script writes into the page. The script text, unescaped, is parsed as HTML: the
     parser skips the JavaScript around the markup, and inline styles in the markup still show hiding."""
-    if script.attributes.get("src"):
+    if script.attrs.get("src"):
         return []
     code = script.text(deep=True)
     lowered = code.lower()
