@@ -343,6 +343,16 @@ def test_hidden_html_element(lexicon: Lexicon) -> None:
     assert doc.tree.html == before
 
 
+def test_links_and_text_in_noscript_are_not_read(lexicon: Lexicon) -> None:
+    # No <style> on the page: the noscript element alone has to be removed before the page is read.
+    doc = page(
+        '<noscript><p>开元棋牌</p><a href="http://www.some-shop.com/" style="position:absolute;left:-9999px">'
+        "便宜手表</a></noscript><p>正文</p>",
+        head="<title>某某市人民政府</title>",
+    )
+    assert check_page(doc, HOSTS, lexicon) == []
+
+
 def test_hidden_spam_text_without_links_is_spam_content(lexicon: Lexicon) -> None:
     doc = page('<div style="display:none">开元棋牌 欢迎您</div><p>正文</p>')
     findings = checks(check_page(doc, HOSTS, lexicon), "security.spam_content")

@@ -70,13 +70,14 @@ def _identity_fields(doc: Document, text: str) -> IdentityFields:
     found = _SITE_CODE_RE.search(text)
     footer_code = found.group(1) if found else ""
     source = "+".join(name for name, code in (("meta", meta_code), ("footer", footer_code)) if code)
+    pairs = _labelled(text)  # one pass over the text for both labels
     return IdentityFields(
         site_id_code=meta_code or footer_code,
         site_id_code_source=source,
         icp=_first(_ICP_RE, text),
         psb=_first(_PSB_RE, text),
-        organizer=next(iter(labelled_values(text, ("主办单位", "主办"))), ""),
-        undertaker=next(iter(labelled_values(text, ("承办单位", "承办"))), ""),
+        organizer=next((value for label, value in pairs if label in ("主办单位", "主办")), ""),
+        undertaker=next((value for label, value in pairs if label in ("承办单位", "承办")), ""),
         meta_code=meta_code,
         footer_code=footer_code,
     )
@@ -104,16 +105,19 @@ def identity_text(doc: Document) -> str:
 
 def labelled_values(text: str, labels: tuple[str, ...]) -> list[str]:
     """Values of `label：value` pairs, each ending at the next label, a separator or a line break."""
-    values: list[str] = []
+    return [value for label, value in _labelled(text) if label in labels]
+
+
+def _labelled(text: str) -> list[tuple[str, str]]:
+    """(label, value) of every `label：value` pair with a value, in order."""
+    pairs: list[tuple[str, str]] = []
     for label in _LABEL_RE.finditer(text):
-        if label.group(1) not in labels:
-            continue
         rest = text[label.end() : label.end() + 120]
         end = _VALUE_END_RE.search(rest)
         value = (rest[: end.start()] if end else rest).strip(" \u00a0\u3000，,;；。")
         if value:
-            values.append(value)
-    return values
+            pairs.append((label.group(1), value))
+    return pairs
 
 
 def normalise_name(name: str) -> str:

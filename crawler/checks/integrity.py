@@ -30,6 +30,7 @@ from crawler.parse.document import Document
 
 SNIPPET = 300
 _LINK_SELECTOR = "a[href], area[href]"
+_INVISIBLE = "style, noscript, template"  # removed before the page is read: no text, no links
 _CONTEXT = 30  # characters either side of a match in snippets and for enforcement cues
 _WEAK_WINDOW = 100  # characters within which two weak terms make a combination
 _MAX_HITS = 20  # per finding: enough to judge, small enough to store nightly
@@ -227,8 +228,9 @@ def _scan_page(doc: Document) -> _Scan:
     head = _head(doc)
     base, rules = head.base, _style_rules(head.css)
     html = _html_copy(doc)  # the scan removes nodes; the shared tree stays intact for other checks
-    for node in html.css("style, noscript, template"):
-        node.decompose()
+    if head.invisible:  # most pages have no such element: no walk over the copy for nothing
+        for node in html.css(_INVISIBLE):
+            node.decompose()
     hidden = _hidden_elements(html, rules)
     outermost = [(node, how) for node, how in hidden.values() if _hidden_ancestor(node, hidden) is None]
     containers = _hiding_containers(hidden, outermost)
@@ -276,18 +278,23 @@ class _Head(NamedTuple):
     css: str  # the text of every style element
     title: str
     meta: dict[str, str]  # meta.keywords / meta.description
+    invisible: bool  # whether the page has style, noscript or template elements (the scan removes them)
 
 
 def _head(doc: Document) -> _Head:
-    """The first <base href> and <title>, every <style> and <meta name>: one walk over the tree, not four."""
+    """The first <base href> and <title>, every <style> and <meta name>, whether there is anything the scan
+    removes before it reads the page: one walk over the tree, not five."""
     base: str | None = None
     title: str | None = None
     css: list[str] = []
     meta: dict[str, str] = {}
-    for node in doc.tree.css("base[href], style, title, meta[name]"):
+    invisible = False
+    for node in doc.tree.css(f"base[href], title, meta[name], {_INVISIBLE}"):
         tag = node.tag
-        if tag == "style":
-            css.append(node.text())
+        if tag in ("style", "noscript", "template"):
+            invisible = True
+            if tag == "style":
+                css.append(node.text())
         elif tag == "meta":
             attributes = node.attributes  # a new dict at each access
             name = (attributes.get("name") or "").strip().lower()
@@ -298,7 +305,7 @@ def _head(doc: Document) -> _Head:
         elif tag == "base" and base is None:
             base = (node.attributes.get("href") or "").strip()
     base_url = urljoin(doc.url, base) if base else doc.url
-    return _Head(base_url, "\n".join(css), _collapse(title or ""), meta)
+    return _Head(base_url, "\n".join(css), _collapse(title or ""), meta, invisible)
 
 
 _LinkResolver = Callable[[LexborNode], tuple[str, str] | None]
@@ -309,7 +316,7 @@ def _link_resolver(base: str) -> _LinkResolver:
     normalise = resolver(base) if base.startswith(("http://", "https://")) else None  # the crawler's, cached
 
     def resolve(node: LexborNode) -> tuple[str, str] | None:
-        href = (node.attributes.get("href") or "").strip()
+        href = (node.attrs.get("href") or "").strip()  # attrs: one attribute, not a dict of all
         if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:", "tel:")):
             return None
         if normalise is None:
@@ -379,7 +386,7 @@ def _css_link(
 def _script_links(script: LexborNode, base: str, rules: tuple[_Rule, ...]) -> list[_Link | None]:
     """Links an inline script writes into the page. The script text, unescaped, is parsed as HTML: the
     parser skips the JavaScript around the markup, and inline styles in the markup still show hiding."""
-    if script.attributes.get("src"):
+    if script.attrs.get("src"):
         return []
     code = script.text(deep=True)
     lowered = code.lower()
