@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from crawler.parse.listing import (
     ColumnLink,
     _live_href,
     _page,
+    _url_path,
     column_links,
     extract_list,
     homepage_items,
@@ -126,6 +128,17 @@ def test_links_with_dates_as_siblings() -> None:
     assert [i.date for i in result.items] == [date(2023, 11, 3), date(2023, 11, 2), date(2023, 11, 1)]
 
 
+def test_dates_in_chinese_numerals_and_the_first_meta_of_a_name() -> None:
+    rows = "".join(
+        f'<li><a href="/zfwj/{n}.html">第{number}号文件的标题</a><span>二〇二三年十一月{day}日</span></li>'
+        for n, number, day in ((1, "一", "二十"), (2, "二", "十"), (3, "三", "九"))
+    )
+    head = '<meta name="ColumnName" content=""><meta name="columnname" content="乙"><title>政府文件_某市</title>'
+    result = extract_list(doc(f"<ul>{rows}</ul>", head), TODAY)
+    assert [item.date for item in result.items] == [date(2023, 11, 20), date(2023, 11, 10), date(2023, 11, 9)]
+    assert result.column_name == "政府文件"  # the first ColumnName is empty: the title's
+
+
 def test_article_page_related_list_is_not_a_list_page() -> None:
     related = "".join(
         f'<li><a href="/xw/{n}.html">相关新闻{n}</a><span>2023-11-0{n}</span></li>' for n in (1, 2, 3)
@@ -145,6 +158,17 @@ def test_pagination_links() -> None:
         "http://www.x.gov.cn/xxgk/tzgg/index_1.html",
         "http://www.x.gov.cn/xxgk/tzgg/list.jsp?page=2",
         "http://www.x.gov.cn/xw/more.html",
+    )
+
+
+def test_pagination_urls_in_any_case() -> None:
+    body = (
+        '<div><a href="INDEX_2.SHTML">第二页</a><a href="list.jsp?PageNum=3">第三页</a>'
+        '<a href="list.jsp?id=5">其他</a><a href="/a_b/c_1.html">其他</a></div>'
+    )
+    assert extract_list(doc(body), TODAY).next_pages == (
+        "http://www.x.gov.cn/xxgk/tzgg/INDEX_2.SHTML",
+        "http://www.x.gov.cn/xxgk/tzgg/list.jsp?PageNum=3",
     )
 
 
@@ -285,6 +309,11 @@ def test_a_later_longer_list_wins_and_furniture_never_does() -> None:
     assert [item.url[-10:] for item in extract_list(doc(body), TODAY).items] == [f"/xw/{n}.html" for n in (1, 2, 3)]
 
 
+def test_an_image_link_is_named_by_its_alt_text() -> None:
+    body = '<div class="nav"><a href="/tpxw/"><span><img src="t.png" alt="图片 新闻"></span></a></div>'
+    assert column_links(doc(body)) == (ColumnLink("http://www.x.gov.cn/tpxw/", "图片 新闻", False),)
+
+
 def test_navigation_links_among_content_links() -> None:
     # Links of one page share ancestors, and whether an ancestor is navigation is remembered per page.
     body = (
@@ -315,7 +344,7 @@ def test_prose_makes_an_article(prose: int, linked: int, is_article: bool) -> No
     items = "".join(f'<li><a href="/xw/{n}.html">新闻标题{n}</a><span>2023-11-0{n}</span></li>' for n in (1, 2, 3))
     paragraphs = f"<p>{'字' * (prose - 100)}</p><p>{'字' * 100}</p>"
     if linked:
-        paragraphs += f"<p><a href='/x.html'>{'链' * linked}</a></p>"
+        paragraphs += f"<p><span><a href='/x.html'>{'链' * linked}</a></span></p>"
     assert extract_list(doc(f"{paragraphs}<ul>{items}</ul>"), TODAY).is_list is not is_article
 
 
@@ -325,3 +354,18 @@ def test_pages_at_one_url_are_read_each_for_itself() -> None:
     assert [link.name for link in column_links(first)] == ["机构概况"]
     assert [link.name for link in column_links(second)] == ["政务公开"]
     assert (extract_list(first, TODAY).column_name, extract_list(second, TODAY).column_name) == ("甲", "乙")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["http://", "https://", "HTTP://", "http:", "ftp://", ""]),
+    st.text(alphabet="ab.1:/?#[]@ \t\n\r中ä%／＃", max_size=30),  # ／＃: NFKC-normalised in hosts
+)
+def test_url_path_is_what_urlsplit_finds(scheme: str, rest: str) -> None:
+    try:
+        expected = urlsplit(scheme + rest).path
+    except ValueError:
+        with pytest.raises(ValueError):
+            _url_path(scheme + rest)
+    else:
+        assert _url_path(scheme + rest) == expected

@@ -154,6 +154,7 @@ def _is_later_page(url: str) -> bool:
     return any(_is_page_param(pair) and int(pair.partition("=")[2]) > 1 for pair in query.split("&"))
 
 
+@lru_cache(maxsize=4096)  # each page's URL several times, and every navigation link of every list page
 def _normal(url: str) -> str:
     return normalize(url) or url
 
