@@ -27,6 +27,9 @@ TODAY = date(2026, 11, 28)
         ("发布时间：2023-11-20", date(2023, 11, 20)),
         ("二〇二三年十一月二十日", date(2023, 11, 20)),
         ("1999-12-31", date(1999, 12, 31)),
+        ("第2020-01-02期", date(2020, 1, 2)),
+        ("12020-01-02", None),  # a year does not follow a digit or a dot
+        (".2020-01-02", None),
         ("7/5/1999 9:23:57 PM", date(1999, 7, 5)),
         ("[11-20]", date(2026, 11, 20)),
         ("(11-20)", date(2026, 11, 20)),
@@ -155,9 +158,17 @@ def test_chinese_numeral_document_date() -> None:
     assert found == DateFinding(date(2023, 11, 20), "text:成文日期")
 
 
-def test_today_and_copyright_only_give_no_date() -> None:
-    doc = page(HEADER + "<h1>机构职能</h1><p>负责全市……工作。</p>" + FOOTER, "<title>机构职能</title>")
+# A cached header shows another day than today; a label alone marks a date as today's.
+@pytest.mark.parametrize("today_line", ["今天是2026年11月27日 星期五", "当前日期：2026-11-28"])
+def test_today_and_copyright_only_give_no_date(today_line: str) -> None:
+    header = HEADER.replace("今天是2026年11月28日 星期六", today_line)
+    doc = page(header + "<h1>机构职能</h1><p>负责全市……工作。</p>" + FOOTER, "<title>机构职能</title>")
     assert article_date(doc, TODAY) is None
+
+
+def test_short_publication_label() -> None:
+    doc = page("<h1>某某工作会议召开</h1><div>发布：2023-05-06</div>", "<title>某某工作会议召开</title>")
+    assert article_date(doc, TODAY) == DateFinding(date(2023, 5, 6), "text:发布")
 
 
 @pytest.mark.parametrize(

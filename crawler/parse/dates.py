@@ -46,9 +46,11 @@ _CN_DIGITS = {
 }
 
 # Full dates. The separator must repeat ("2023-11-20", never "2023-11.20") so that version strings
-# and phone numbers are not read as dates.
+# and phone numbers are not read as dates. The year must not follow a digit or a dot; that test comes
+# after its "19"/"20" (and so looks three characters back) so that the regex engine can skip ahead to
+# the 1s and 2s of long paragraphs instead of trying every position.
 _FULL_RE = re.compile(
-    r"(?<![\d.])((?:19|20)\d{2})\s*(?:"
+    r"((?:19|20)(?<![\d.](?:19|20))\d{2})\s*(?:"
     r"([-/.])\s*(\d{1,2})\s*\2\s*(\d{1,2})"
     r"|年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?"
     r")(?![\d])"
