@@ -196,8 +196,9 @@ def main() -> None:
                 fetch["bare aiohttp"].append(run(_bare(urls, web.resolve_rules)))
                 fetch["govcrawl Fetcher"].append(run(_fetcher(urls, web.resolve_rules)))
     sim = best_of(args.rounds, lambda: page_stages(pages))
-    real = best_of(args.rounds, lambda: page_stages(real_pages(pages[0].site))) if REAL_PAGES.is_dir() else {}
-    print(f"{len(pages)} simulated pages from {args.sites} sites; {len(real_pages(pages[0].site)) if real else 0} "
+    real_set = real_pages(pages[0].site) if REAL_PAGES.is_dir() else []
+    real = best_of(args.rounds, lambda: page_stages(real_set)) if real_set else {}
+    print(f"{len(pages)} simulated pages from {args.sites} sites; {len(real_set)} "
           f"real pages; CPU ms, best of {args.rounds}")
     print()
     print(f"{'fetch, per GET (' + str(len(urls)) + ' page URLs)':<34}{'CPU ms':>18}")
