@@ -25,7 +25,6 @@ Goal (issue "Speed and scale"): govcrawl ≤ 1.0 CPU-second per 1,000 pages, wit
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import cProfile
 import io
@@ -103,6 +102,7 @@ class Result:
 
 def govcrawl_worker(args: argparse.Namespace) -> None:
     """Runs in the child process: the full pipeline into PostgreSQL; prints ``RESULT {json}``."""
+    from crawler import runtime
     from crawler.config import Settings
     from crawler.engine import Crawl
     from crawler.metrics import Metrics
@@ -146,11 +146,7 @@ def govcrawl_worker(args: argparse.Namespace) -> None:
             "db_tables": sink.rows_written, "broken_links": engine.progress.broken_links,
         }
 
-    try:
-        import uvloop  # what `govcrawl run` uses
-        result = uvloop.run(crawl())
-    except ImportError:
-        result = asyncio.run(crawl())
+    result = runtime.run(crawl())  # as `govcrawl run`: uvloop, the collector tuned
     print("RESULT " + json.dumps(result), flush=True)
 
 

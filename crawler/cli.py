@@ -14,13 +14,13 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from crawler import runtime
 from crawler.config import Settings, load_settings
 from crawler.engine import Crawl
 from crawler.errors import StoreError, UserError
@@ -401,23 +401,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
     return await serve_command(args, settings, sites)
 
 
-def _run_async(coro_fn: Callable[[], Awaitable[int]]) -> int:
-    async def wrapper() -> int:
-        return await coro_fn()
-
-    try:
-        import uvloop
-    except ImportError:  # uvloop is not available on every platform
-        return asyncio.run(wrapper())
-    return uvloop.run(wrapper())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        return _run_async(lambda: _dispatch(args))
+        return runtime.run(_dispatch(args))
     except UserError as exc:
         sys.stderr.write(f"govcrawl: {exc}\n")
         return EXIT_USAGE
