@@ -15,8 +15,10 @@ itself; the simulated web and PostgreSQL are never counted):
   when Scrapy is not installed).
 
 Politeness is raised so the crawl is CPU-bound (2,000 hosts × ``--rate`` is far above what two
-cores can fetch) and then verified from the server's request log at that speed: per-host and
-per-IP in-flight limits and the per-host rate (25 % tolerance, as in tests/test_crawl.py).
+cores can fetch) and then verified at that speed: per-host and per-IP in-flight limits from the
+server's request log; per-host, per-IP and Crawl-delay spacing from the server's log (25 % tolerance,
+as in tests/test_crawl.py) and, run as root, from the loopback wire by kernel timestamps
+(``benchmarks/wire.py``, 1 %), which no process's scheduling can blur.
 
 Goal (issue "Speed and scale"): govcrawl ≤ 1.0 CPU-second per 1,000 pages, within 2× of the floor,
 ≥ 10× cheaper than Scrapy. The machine is shared: take medians (``--repeat``) and read the load.
@@ -29,6 +31,7 @@ import contextlib
 import cProfile
 import io
 import json
+import math
 import os
 import pstats
 import resource
@@ -37,20 +40,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler.simweb.logstats import LogEntry, by_addr, max_in_flight, rate_exceeded
+from benchmarks.wire import WireLog, open_wire
+from crawler.simweb.logstats import LogEntry, by_addr, max_in_flight, min_spacing, rate_exceeded
 from crawler.simweb.process import simweb_process
 
 HERE = Path(__file__).resolve().parent
 TODAY = date(2026, 11, 28)
 SEED = 7
 TOLERANCE = 0.25  # as tests/test_crawl.py: the server stamps requests when its loop gets to them
+# Kernel send times need no allowance for scheduling: the scheduler stamps a request after its write. They
+# are wall-clock stamps, though, which NTP may slew by up to 0.05 % against the scheduler's monotonic clock.
+WIRE_TOLERANCE = 0.01
 CONTENDERS = ("govcrawl", "floor", "scrapy")
 GOAL_CPU_PER_1K = 1.0
 GOAL_VS_FLOOR = 2.0
@@ -201,41 +209,103 @@ def _postgres_cpu(data_dir: Path | None) -> float | None:
         return None
 
 
+@dataclass
+class Outcome:
+    """One contender's run: its figures (None when it failed), what the server and the wire saw."""
+
+    result: Result | None
+    log: list[LogEntry]  # the simulated web's request log
+    wire: WireLog | None  # requests as sent, by kernel timestamps (None without CAP_NET_RAW)
+    crawl_delays: dict[str, float]
+    output: str
+
+
+@dataclass
+class Politeness:
+    hosts: int
+    host_in_flight_violations: int
+    max_host_in_flight: int
+    ip_in_flight_violations: int
+    max_ip_in_flight: int
+    host_rate_violations: int  # from the server log's stamps, within TOLERANCE
+    crawl_delay_violations: int
+    wire: dict[str, int] | None = None  # the same spacing checks on kernel send times, within WIRE_TOLERANCE
+    stamp_lag_ms: tuple[float, float, float] | None = None  # server-log stamp minus wire time: p50, p99, max
+    tightest_ms: float | None = None  # closest two requests to one host on the wire (no Crawl-delay hosts)
+
+
 def run_contender(name: str, opts: Options, folder: Path, dsn: str | None, data_dir: Path | None,
-                  profile: bool = False) -> tuple[Result | None, list[LogEntry], dict[str, float], str]:
-    """Fresh simulated web, one contender in its own process; (result, server log, crawl delays, output)."""
+                  profile: bool = False) -> Outcome:
+    """Fresh simulated web, one contender in its own process, watched on the wire when permitted."""
     with simweb_process(folder / "sites.csv", n_sites=opts.sites, seed=SEED, today=TODAY, max_items=opts.max_items,
                         n_addresses=opts.addresses, huge_bytes=256 * 1024) as web:
         (folder / "rules.txt").write_text("\n".join(web.resolve_rules) + "\n", encoding="utf-8")
         db_before = _postgres_cpu(data_dir) if name == "govcrawl" else None
-        proc = subprocess.run(_command(name, opts, folder, web.nameserver, dsn, profile), capture_output=True,
-                              text=True, check=False)
+        wire = open_wire(web.port) if name == "govcrawl" and not profile else None
+        try:
+            proc = subprocess.run(_command(name, opts, folder, web.nameserver, dsn, profile), capture_output=True,
+                                  text=True, check=False)
+        finally:
+            seen = wire.close() if wire is not None else None
         db_after = _postgres_cpu(data_dir) if name == "govcrawl" else None
         delays = dict(web.truth.crawl_delays)
     output = proc.stdout
     line = next((ln for ln in reversed(output.splitlines()) if ln.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
-        return None, web.log, delays, output + proc.stderr[-3000:]
+        return Outcome(None, web.log, seen, delays, output + proc.stderr[-3000:])
     raw = json.loads(line.removeprefix("RESULT "))
     result = Result(name, raw["pages"], raw["wall"], raw["cpu_user"] + raw["cpu_sys"], raw["maxrss_kb"] / 1024,
                     len(web.log), raw.get("db_rows", 0),
                     None if db_before is None or db_after is None else db_after - db_before, raw)
-    return result, web.log, delays, output
+    return Outcome(result, web.log, seen, delays, output)
 
 
-def politeness(log: list[LogEntry], opts: Options, crawl_delays: dict[str, float]) -> dict[str, int]:
+def _spacing(log: list[LogEntry], opts: Options, crawl_delays: dict[str, float], tolerance: float) -> dict[str, int]:
+    return {
+        "host_rate": len(rate_exceeded(log, opts.rate, tolerance=tolerance)),
+        "ip_rate": len(rate_exceeded([replace(e, host=e.local_addr) for e in log], opts.ip_rate,
+                                     tolerance=tolerance)),
+        "crawl_delay": sum(len(rate_exceeded(log, 1 / d, tolerance=tolerance, host=h))
+                           for h, d in crawl_delays.items()),
+    }
+
+
+def _stamp_lag(log: list[LogEntry], wire: list[LogEntry]) -> tuple[float, float, float] | None:
+    """How late the server stamped each request after it was sent: p50, p99, max in ms."""
+    sent: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for e in sorted(wire, key=lambda e: e.start):
+        sent[(e.host, e.method, e.path)].append(e.start)
+    stamped: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for e in sorted(log, key=lambda e: e.start):
+        stamped[(e.host, e.method, e.path)].append(e.start)
+    lags = sorted((s - w) * 1000 for key, times in stamped.items() for s, w in zip(times, sent.get(key, ()),
+                                                                                   strict=False))
+    if not lags:
+        return None
+    return lags[len(lags) // 2], lags[int(0.99 * (len(lags) - 1))], lags[-1]
+
+
+def politeness(outcome: Outcome, opts: Options) -> Politeness:
+    log, delays = outcome.log, outcome.crawl_delays
     host_peak = max_in_flight(log)
     ip_peak = max_in_flight(log, key=by_addr)
-    return {
-        "hosts": len(host_peak),
-        "host_in_flight_violations": sum(1 for v in host_peak.values() if v > opts.host_concurrency),
-        "max_host_in_flight": max(host_peak.values(), default=0),
-        "ip_in_flight_violations": sum(1 for v in ip_peak.values() if v > opts.ip_concurrency),
-        "max_ip_in_flight": max(ip_peak.values(), default=0),
-        "host_rate_violations": len(rate_exceeded(log, opts.rate, tolerance=TOLERANCE)),
-        "crawl_delay_violations": sum(len(rate_exceeded(log, 1 / d, tolerance=TOLERANCE, host=h))
-                                      for h, d in crawl_delays.items()),
-    }
+    server = _spacing(log, opts, delays, TOLERANCE)
+    found = Politeness(
+        hosts=len(host_peak),
+        host_in_flight_violations=sum(1 for v in host_peak.values() if v > opts.host_concurrency),
+        max_host_in_flight=max(host_peak.values(), default=0),
+        ip_in_flight_violations=sum(1 for v in ip_peak.values() if v > opts.ip_concurrency),
+        max_ip_in_flight=max(ip_peak.values(), default=0),
+        host_rate_violations=server["host_rate"],
+        crawl_delay_violations=server["crawl_delay"],
+    )
+    if outcome.wire is not None:
+        found.wire = {**_spacing(outcome.wire.requests, opts, delays, WIRE_TOLERANCE),
+                      "requests": len(outcome.wire.requests), "dropped": outcome.wire.dropped}
+        found.tightest_ms = 1000 * min((gap for host, gap in min_spacing(outcome.wire.requests).items()
+                                        if host not in delays), default=math.inf)
+        found.stamp_lag_ms = _stamp_lag(log, outcome.wire.requests)
+    return found
 
 
 def _median(results: list[Result]) -> Result:
@@ -301,23 +371,24 @@ def main() -> None:
 
             dsn = ensure_embedded(data_dir, durable=False)
         results: dict[str, list[Result]] = {c: [] for c in wanted}
-        polite: list[dict[str, int]] = []
+        polite: list[Politeness] = []
         for rep in range(args.repeat):
             for name in wanted:
-                result, log, delays, output = run_contender(name, opts, folder, dsn, data_dir)
+                outcome = run_contender(name, opts, folder, dsn, data_dir)
+                result = outcome.result
                 if result is None:
-                    print(f"{name}: FAILED\n{output}", flush=True)
+                    print(f"{name}: FAILED\n{outcome.output}", flush=True)
                     continue
                 results[name].append(result)
                 line = (f"[{rep + 1}/{args.repeat}] {name:<9} {result.pages:>7,} pages {result.wall:>6.1f} s "
                         f"{result.cpu:>6.1f} CPU-s  {result.cpu_per_1k:.2f} CPU-s/1k pages  "
                         f"{result.maxrss_mb:.0f} MB  load {_load()}")
                 if name == "govcrawl":
-                    polite.append(politeness(log, opts, delays))
+                    polite.append(politeness(outcome, opts))
                     line += f"  status={result.extra.get('status')}"
                 print(line, flush=True)
         if args.profile and dsn is not None:
-            _, _, _, output = run_contender("govcrawl", opts, folder, dsn, data_dir, profile=True)
+            output = run_contender("govcrawl", opts, folder, dsn, data_dir, profile=True).output
             print("\n".join(ln for ln in output.splitlines() if not ln.startswith("RESULT ")))
         report(results, polite, notes, opts)
     finally:
@@ -330,7 +401,7 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def report(results: dict[str, list[Result]], polite: list[dict[str, int]], notes: list[str], opts: Options) -> None:
+def report(results: dict[str, list[Result]], polite: list[Politeness], notes: list[str], opts: Options) -> None:
     medians = {name: _median(runs) for name, runs in results.items() if runs}
     print(f"\nMedians of {max((len(r) for r in results.values()), default=0)} run(s); load now {_load()}")
     header = (f"{'contender':<9} {'pages':>8} {'srv req':>8} {'wall s':>7} {'pages/s':>8} {'CPU s':>7} "
@@ -359,11 +430,23 @@ def report(results: dict[str, list[Result]], polite: list[dict[str, int]], notes
         if gov.db_rows:
             print(f"govcrawl DB rows: {gov.db_rows:,} ({gov.extra.get('db_tables')})")
     for i, p in enumerate(polite, 1):
-        print(f"politeness (govcrawl run {i}, server log, {p['hosts']} hosts): "
-              f"per-host in-flight > {opts.host_concurrency}: {p['host_in_flight_violations']} "
-              f"(peak {p['max_host_in_flight']}); per-IP in-flight > {opts.ip_concurrency}: "
-              f"{p['ip_in_flight_violations']} (peak {p['max_ip_in_flight']}); per-host rate > {opts.rate}/s "
-              f"(tolerance {TOLERANCE:.0%}): {p['host_rate_violations']}; Crawl-delay: {p['crawl_delay_violations']}")
+        print(f"politeness (govcrawl run {i}, server log, {p.hosts} hosts): "
+              f"per-host in-flight > {opts.host_concurrency}: {p.host_in_flight_violations} "
+              f"(peak {p.max_host_in_flight}); per-IP in-flight > {opts.ip_concurrency}: "
+              f"{p.ip_in_flight_violations} (peak {p.max_ip_in_flight}); per-host rate > {opts.rate}/s "
+              f"(tolerance {TOLERANCE:.0%}): {p.host_rate_violations}; Crawl-delay: {p.crawl_delay_violations}")
+        if p.wire is None:
+            print("  on the wire: not measured (opening a packet socket on lo needs CAP_NET_RAW: run as root)")
+            continue
+        w = p.wire
+        print(f"  on the wire ({w['requests']:,} requests by kernel send time, {w['dropped']} packets dropped, "
+              f"tolerance {WIRE_TOLERANCE:.0%}): per-host rate > {opts.rate}/s: {w['host_rate']}; "
+              f"per-IP rate > {opts.ip_rate}/s: {w['ip_rate']}; Crawl-delay: {w['crawl_delay']}; "
+              f"closest two requests to one host {p.tightest_ms:.2f} ms apart (interval {1000 / opts.rate:.2f})")
+        if p.stamp_lag_ms is not None:
+            p50, p99, worst = p.stamp_lag_ms
+            print(f"  the server log stamps requests {p50:.1f} ms after they are sent at the median, "
+                  f"{p99:.1f} ms at p99, {worst:.1f} ms at worst")
     for note in notes:
         print(note)
 

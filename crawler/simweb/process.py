@@ -29,6 +29,7 @@ class RemoteSimWeb:
     truth: Truth
     resolve_rules: list[str]
     nameserver: str
+    port: int  # every simulated site listens on this port, at each of its loopback addresses
     log: list[LogEntry] = field(default_factory=list)  # filled when the process stops
 
 
@@ -74,7 +75,8 @@ async def _main(conn: Connection, options: dict[str, Any], sites_csv: Path | Non
             web.write_sites_csv(sites_csv)
         if truth_json is not None:
             web.write_truth(truth_json)
-        conn.send({"truth": web.truth, "resolve_rules": list(web.resolve_rules), "nameserver": web.nameserver})
+        conn.send({"truth": web.truth, "resolve_rules": list(web.resolve_rules), "nameserver": web.nameserver,
+                   "port": web.port})
         stop = asyncio.Event()
         asyncio.get_running_loop().add_reader(conn.fileno(), stop.set)
         await stop.wait()
