@@ -48,6 +48,19 @@ async def host_echo(request: web.Request) -> web.Response:
     return web.Response(text=request.host)
 
 
+_ANSWERED: set[object] = set()  # connections /drop-reused has answered once
+
+
+async def drop_reused(request: web.Request) -> web.Response:
+    """Answer a connection's first request; close it on the next, as servers do with idle keep-alives."""
+    transport = request.transport
+    if transport in _ANSWERED:
+        assert transport is not None
+        transport.close()
+    _ANSWERED.add(transport)
+    return web.Response(text="ok")
+
+
 @pytest.fixture(scope="module")
 async def server() -> AsyncIterator[int]:
     app = web.Application()
@@ -57,6 +70,7 @@ async def server() -> AsyncIterator[int]:
     app.router.add_get("/slow", slow)
     app.router.add_get("/big", big)
     app.router.add_get("/host", host_echo)
+    app.router.add_get("/drop-reused", drop_reused)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -163,6 +177,21 @@ async def test_new_connection_is_timed_and_reused_one_is_not(server: int) -> Non
     assert first.timings.connect >= first.timings.dns  # the connection's time includes its lookup
     assert again.timings.dns is None and again.timings.connect is None  # a pooled keep-alive connection
     assert sent == ["first", "again"]  # each request told its sender once, when it went out
+
+
+async def test_a_request_written_again_on_a_new_connection_is_reported_again(server: int) -> None:
+    # The pooled connection is closed by the server when reused; aiohttp writes the request once more on a
+    # new one, and the host's spacing must count from that second write.
+    s = settings(server)
+    sent: list[str] = []
+    async with Fetcher(s, Resolver.from_settings(s.resolve, (), ())) as f:
+        first = await f.fetch("http://site.example.gov.cn/drop-reused", follow=False,
+                              on_send=lambda: sent.append("first"))
+        again = await f.fetch("http://site.example.gov.cn/drop-reused", follow=False,
+                              on_send=lambda: sent.append("again"))
+    assert first.status == again.status == 200
+    assert again.timings.connect is not None  # answered on a new connection
+    assert sent == ["first", "again", "again"]
 
 
 async def test_send_is_reported_once_across_redirect_hops(server: int) -> None:

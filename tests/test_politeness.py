@@ -87,6 +87,24 @@ def test_spacing_counts_from_when_a_request_is_sent_not_leased() -> None:
     assert lease is None and wait == pytest.approx(0.399)  # host a: 0.5 s after the send, not the lease
 
 
+def test_a_request_sent_again_counts_its_spacing_from_the_later_write() -> None:
+    s, clock = make(rate=2.0, conc=5, ip_rate=10.0)
+    a = ready_host(s, "a:80", ip="10.0.0.1")
+    for job in ("a0", "a1"):
+        s.push(a, job)
+    first, _ = take(s)
+    assert first is not None
+    clock.now += 0.2  # the pooled connection was dead: the client writes the request again
+    s.sent(first)
+    clock.now += 0.4
+    lease, wait = s._try_lease()
+    assert lease is None and wait == pytest.approx(0.1)  # 0.5 s after the second write, not the first
+    s.release(first)  # over: its turn was already counted, release does not restart it
+    clock.now += 0.1
+    second, _ = take(s)
+    assert second is not None and second.job == "a1"
+
+
 def test_in_flight_limit_per_host_and_release_reopens() -> None:
     s, clock = make(rate=1000.0, conc=2)
     slot = ready_host(s, "a:80")

@@ -80,7 +80,9 @@ class _Clock:
     start: float = field(default_factory=time.perf_counter)
     dns: float | None = None
     connect: float | None = None
-    on_send: Callable[[], None] | None = None  # told once, when the request is about to go on the wire
+    # Told after each write of the request (aiohttp writes it again, on a new connection, when a pooled
+    # keep-alive connection turns out to be closed); cleared when a redirect is followed.
+    on_send: Callable[[], None] | None = None
 
 
 # The clock of the request the current task is making. aiohttp calls the connector and the resolver from
@@ -125,10 +127,12 @@ class _TimedConnector(aiohttp.TCPConnector):
                 self._opened.add(protocol)
                 if clock.connect is None:
                     clock.connect = time.perf_counter() - started
-            # The request is written as soon as its connection is in hand, with no wait in between.
+            # The request is written as soon as its connection is in hand, in this same step of the task, and
+            # the sender hears of it in the loop's next round: after the write, however long the process is
+            # held up before it (preempted, collecting garbage). A notice before the write let the next
+            # request to a host go out up to 24 ms less than the interval after this one (seen on the wire).
             if clock.on_send is not None:
-                callback, clock.on_send = clock.on_send, None
-                callback()
+                asyncio.get_running_loop().call_soon(clock.on_send)
         return connection
 
 
@@ -225,6 +229,7 @@ class Fetcher:
                                             b"", 0, False, error)
                     seen.add(target)
                     current = target
+                    clock.on_send = None  # the sender paces the first hop's host; later hops are not its own
                     continue
                 body, size, truncated = b"", 0, False
                 if method != "HEAD" and max_body != 0:

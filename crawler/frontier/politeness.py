@@ -9,7 +9,8 @@ workers. What to do after a response (how long to back off) is the pure `backoff
 Spacing is measured from when a request actually went on the wire (`sent`), not from when it was
 leased: on a busy event loop the two can be tens of milliseconds apart, and pacing from the lease
 would let a late request and the next one reach the server back to back. Until a leased request is
-sent, its host and IP admit no other start.
+sent, its host and IP admit no other start. (`benchmarks/bench_crawl.py` checks the spacing on the
+loopback wire, by the kernel's timestamps.)
 """
 
 from __future__ import annotations
@@ -234,15 +235,17 @@ class Scheduler(Generic[J]):
         return None, None
 
     def sent(self, lease: Lease[J]) -> None:
-        """The leased request is on the wire: the host's and IP's spacing counts from now."""
-        if lease.sent_at is not None:
-            return
-        now = lease.sent_at = self.clock()
-        host = lease.host
-        host.next_start = now + host.interval
-        ip = host.ip
+        """The leased request has gone out: the host's and IP's spacing counts from now.
+
+        Told again when the client had to write it once more (on a new connection, the pooled one having
+        been closed by the server): the spacing then counts from the later write.
+        """
+        now = self.clock()
+        again, lease.sent_at = lease.sent_at is not None, now
+        host, ip = lease.host, lease.host.ip
+        host.next_start = max(host.next_start, now + host.interval) if again else now + host.interval
         if ip is not None:
-            ip.next_start = now + ip.limits.interval
+            ip.next_start = max(ip.next_start, now + ip.limits.interval) if again else now + ip.limits.interval
             self._unblock(ip)
         self._schedule(host, force=True)
 
@@ -253,7 +256,8 @@ class Scheduler(Generic[J]):
 
     def release(self, lease: Lease[J], *, backoff: float = 0.0) -> None:
         """The request is over. ``backoff`` > 0 rests the host; 0 after success resets its level."""
-        self.sent(lease)  # a request that failed before sending still used its turn
+        if lease.sent_at is None:
+            self.sent(lease)  # a request that failed before sending still used its turn
         host = lease.host
         host.in_flight -= 1
         self.in_flight -= 1
