@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborAttributes, LexborHTMLParser, LexborNode
 
 from crawler.frontier.urls import normalize, resolver
 from crawler.parse.document import Document
@@ -177,30 +177,31 @@ def _element_links(nodes: list[LexborNode], base: str) -> tuple[Link, ...]:
     links: list[Link] = []
     for node in nodes:
         attribute, element = _LINK_ATTRIBUTE[node.tag or ""]
-        if element is Element.STYLESHEET and not _LINK_RELS.intersection((node.attrs.get("rel") or "").lower().split()):
+        attrs = node.attrs  # a new view object per access: read them all through one
+        if element is Element.STYLESHEET and not _LINK_RELS.intersection((attrs.get("rel") or "").lower().split()):
             continue
-        url = resolve(node.attrs.get(attribute) or "")
+        url = resolve(attrs.get(attribute) or "")
         if url is None:
             continue
-        key = (url, _link_text(node, element), element)
+        key = (url, _link_text(node, attrs, element), element)
         if key not in seen:
             seen.add(key)
             links.append(Link(*key))
     return tuple(links)
 
 
-def _link_text(node: LexborNode, element: Element) -> str:
+def _link_text(node: LexborNode, attrs: LexborAttributes, element: Element) -> str:
     """What an inspector sees for the link: anchor text, else alt/title (an <a> wrapping an <img> shows the alt)."""
     text = ""
     if element is Element.A:
         text = _collapse(node.text(separator=" "))
         if not text:
             image = node.css_first("img[alt]")
-            text = _collapse(node.attrs.get("title") or (image.attrs.get("alt") if image is not None else "") or "")
+            text = _collapse(attrs.get("title") or (image.attrs.get("alt") if image is not None else "") or "")
     elif element in (Element.IMG, Element.AREA):
-        text = _collapse(node.attrs.get("alt") or node.attrs.get("title") or "")
+        text = _collapse(attrs.get("alt") or attrs.get("title") or "")
     else:
-        text = _collapse(node.attrs.get("title") or "")
+        text = _collapse(attrs.get("title") or "")
     return text[:MAX_ANCHOR_TEXT]
 
 
