@@ -212,7 +212,7 @@ def meta_attributes(doc: Document) -> tuple[MetaAttributes, ...]:
     """
     found = _METAS.get(doc)
     if found is None:
-        found = _METAS[doc] = tuple(node.attributes for node in doc.tree.css("meta"))
+        found = _METAS[doc] = tuple(node.attributes for node in doc.tree.tags("meta"))
     return found
 
 
@@ -236,7 +236,7 @@ _SCRIPT_RE = re.compile(
 
 
 def _from_scripts(doc: Document, today: date) -> DateFinding | None:
-    for node in doc.tree.css("script"):
+    for node in doc.tree.tags("script"):  # (cheaper than a CSS query, same elements)
         if node.attributes.get("src"):
             continue
         m = _SCRIPT_RE.search(node.text())
@@ -389,7 +389,7 @@ def _title_texts(doc: Document) -> list[str]:
         name = (attrs.get("name") or attrs.get("property") or "").lower()
         if name in ("articletitle", "og:title", "title"):
             texts.append(" ".join((attrs.get("content") or "").split()))
-    title = doc.tree.css_first("title")
+    title = next(iter(doc.tree.tags("title")), None)  # (cheaper than a CSS query, same element)
     if title is not None:
         full = " ".join(title.text().split())
         texts.append(full)

@@ -41,9 +41,13 @@ MAX_GENERATED_PAGES = 500  # a TRS script claiming more pages than this is not t
 # --------------------------------------------------------------------------- urls and text
 
 
+# Whole-document lookups go through tree.tags(name) rather than a CSS query: the same elements, in document
+# order, at half the cost or less on a typical page (no selector to compile and match per element).
+
+
 def _base_url(tree: LexborHTMLParser, url: str) -> str:
-    base = tree.css_first("base[href]")
-    href = (base.attributes.get("href") or "").strip() if base is not None else ""
+    base = next((node.attributes for node in tree.tags("base") if "href" in node.attributes), None)
+    href = (base["href"] or "").strip() if base is not None else ""
     return urljoin(url, href) if href else url
 
 
@@ -137,9 +141,11 @@ class _Link:
 def _read_links(tree: LexborHTMLParser, base: str) -> tuple[_Link, ...]:
     join = _joiner(base)
     links = []
-    for a in tree.css("a[href]"):
+    for a in tree.tags("a"):
         attrs = a.attributes
-        href = _live_href(attrs.get("href"))
+        if "href" not in attrs:
+            continue
+        href = _live_href(attrs["href"])
         url = join(href) if href is not None else None
         links.append(_Link(a, url, _clean(a.text()), href is not None, attrs.get("title")))
     return tuple(links)
@@ -208,6 +214,7 @@ def _add_to_holders(link: _Link, node: LexborNode | None, top: int, held: dict[i
 class _Script:
     text: str
     external: bool  # has a src
+    xml: bool  # type="text/xml" (compared case-insensitively, as the CSS attribute selector does)
 
 
 class _Page:
@@ -234,7 +241,12 @@ class _Page:
 
     @cached_property
     def scripts(self) -> tuple[_Script, ...]:
-        return tuple(_Script(node.text(), bool(node.attributes.get("src"))) for node in self.tree.css("script"))
+        return tuple(_script(node) for node in self.tree.tags("script"))
+
+
+def _script(node: LexborNode) -> _Script:
+    attrs = node.attributes
+    return _Script(node.text(), bool(attrs.get("src")), (attrs.get("type") or "").lower() == "text/xml")
 
 
 _PAGES: WeakKeyDictionary[Document, _Page] = WeakKeyDictionary()
@@ -437,12 +449,12 @@ _RECORD_RE = re.compile(r"<record>\s*<!\[CDATA\[(.*?)\]\]>\s*</record>", re.S | 
 def _hanweb_items(doc: Document, today: date) -> tuple[ListItem, ...]:
     """Items of Hanweb (大汉) lists shipped as CDATA records in <script type="text/xml">."""
     page = _page(doc)
-    # No script with a CDATA section, no records: spares the query on most pages.
-    if not any("<![" in script.text for script in page.scripts):
-        return ()
     items: list[ListItem] = []
-    for script in doc.tree.css('script[type="text/xml"]'):
-        records = _RECORD_RE.findall(script.text())
+    for script in page.scripts:
+        # No CDATA section, no records: spares the search on most scripts.
+        if not script.xml or "<![" not in script.text:
+            continue
+        records = _RECORD_RE.findall(script.text)
         if not records:
             continue
         # One parse for all records of the block; each record becomes one <div> child.
@@ -581,7 +593,7 @@ def _column_name(doc: Document) -> str:
     name = _meta(doc, "columnname") or _breadcrumb_last(doc)
     if name:
         return name
-    title = doc.tree.css_first("title")
+    title = next(iter(doc.tree.tags("title")), None)
     return re.split(r"\s*[_|\-—–]\s*", _clean(title.text()))[0] if title is not None else ""
 
 
@@ -637,7 +649,7 @@ def _is_article(doc: Document) -> bool:
         return True
     if doc.tree.css_first(_ARTICLE_BODY_SELECTOR) is not None:
         return True
-    paragraphs = [(p, len(p.text(strip=True))) for p in doc.tree.css("p")]
+    paragraphs = [(p, len(p.text(strip=True))) for p in doc.tree.tags("p")]
     if sum(length for _, length in paragraphs) < MIN_PROSE_CHARS:
         return False  # too little text even counting the paragraphs that hold links
     prose = 0
