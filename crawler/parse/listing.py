@@ -724,16 +724,18 @@ _MORE_RE = re.compile(r"^(更多|更多>+|更多\+|more|more>+|>>|》》|\+更�
 _NAV_MARK_RE = re.compile(r"(?:^|[\s_-])(?:nav|menu|daohang|dh)", re.I)
 
 
-def column_links(doc: Document) -> tuple[ColumnLink, ...]:
+def column_links(doc: Document, known: Callable[[str], bool] | None = None) -> tuple[ColumnLink, ...]:
     """Links to column index pages: navigation entries, 更多 links of blocks, other column-shaped links.
 
-    Host filtering is the caller's: a site's columns may live on several of its hosts.
+    Links whose URL is `known` are left out unread: a crawl sees the same navigation on every page, and
+    its caller has learnt those columns already. Host filtering is the caller's: a site's columns may
+    live on several of its hosts.
     """
     page = _page(doc)
     found: dict[str, ColumnLink] = {}
     for link in page.links:
         url = link.url
-        if url is None or url == doc.url:
+        if url is None or url == doc.url or (known is not None and known(url)):
             continue
         a = link.node
         text = link.text or _clean(" ".join((img.attributes.get("alt") or "") for img in _elements(a, "img")))
