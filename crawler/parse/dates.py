@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
 from selectolax.lexbor import LexborNode
@@ -98,8 +99,7 @@ def _cn_number(text: str) -> int:
     return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[units] if units else 0)
 
 
-@dataclass(frozen=True, slots=True)
-class DateMatch:
+class DateMatch(NamedTuple):  # a tuple: built for every dated list item, three times faster than a frozen dataclass
     """A full date (with year) found in a text, with its span."""
 
     date: date
@@ -214,6 +214,14 @@ def meta_attributes(doc: Document) -> tuple[MetaAttributes, ...]:
     if found is None:
         found = _METAS[doc] = tuple(node.attributes for node in doc.tree.tags("meta"))
     return found
+
+
+def title_element(doc: Document) -> LexborNode | None:
+    """The page's first <title>. It is a child of <head> unless the page opens its body before it: <head>'s
+    few children are looked at before the whole tree, which on a large page costs ~80 µs."""
+    head = doc.tree.head
+    title = next((node for node in head.iter() if node.tag == "title"), None) if head is not None else None
+    return title if title is not None else next(iter(doc.tree.tags("title")), None)
 
 
 def _from_meta(doc: Document, today: date, ranks: dict[str, int]) -> DateFinding | None:
@@ -389,7 +397,7 @@ def _title_texts(doc: Document) -> list[str]:
         name = (attrs.get("name") or attrs.get("property") or "").lower()
         if name in ("articletitle", "og:title", "title"):
             texts.append(" ".join((attrs.get("content") or "").split()))
-    title = next(iter(doc.tree.tags("title")), None)  # (cheaper than a CSS query, same element)
+    title = title_element(doc)
     if title is not None:
         full = " ".join(title.text().split())
         texts.append(full)

@@ -22,7 +22,7 @@ from weakref import WeakKeyDictionary
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.frontier.urls import resolver
-from crawler.parse.dates import find_full_dates, meta_attributes, parse_date_text
+from crawler.parse.dates import find_full_dates, meta_attributes, parse_date_text, title_element
 from crawler.parse.document import Document
 from crawler.types import ListItem
 
@@ -593,7 +593,7 @@ def _column_name(doc: Document) -> str:
     name = _meta(doc, "columnname") or _breadcrumb_last(doc)
     if name:
         return name
-    title = next(iter(doc.tree.tags("title")), None)
+    title = title_element(doc)
     return re.split(r"\s*[_|\-—–]\s*", _clean(title.text()))[0] if title is not None else ""
 
 
