@@ -395,16 +395,22 @@ def _repeated(holders: _Holders) -> Iterator[tuple[LexborNode, list[LexborNode]]
     Only holders with two holding children can have two items, so other elements are not looked at.
     """
     for node in holders.order:
-        if holders.holding_children.get(node.mem_id, 0) < 2 or node.tag not in _CONTAINER_TAGS:
-            continue
-        children = [(c, c.tag) for c in node.iter() if c.is_element_node]
-        tags = [tag for _, tag in children if tag not in ("br", "script", "style")]
-        if len(tags) < 2:
-            continue
-        tag, count = max(Counter(tags).items(), key=itemgetter(1))  # the first of the most common
-        if count < 2 or (tag == "a" and node.tag in ("ul", "ol", "tbody", "table", "dl")):
-            continue
-        yield node, [c for c, other in children if other == tag]
+        if holders.holding_children.get(node.mem_id, 0) >= 2 and (children := _repeating_children(node)):
+            yield node, children
+
+
+def _repeating_children(node: LexborNode) -> list[LexborNode]:
+    """The element children of a container that repeat one tag, the most common one ([] if none repeats)."""
+    if node.tag not in _CONTAINER_TAGS:
+        return []
+    children = [(c, c.tag) for c in node.iter() if c.is_element_node]
+    tags = [tag for _, tag in children if tag not in ("br", "script", "style")]
+    if len(tags) < 2:
+        return []
+    tag, count = max(Counter(tags).items(), key=itemgetter(1))  # the first of the most common
+    if count < 2 or (tag == "a" and node.tag in ("ul", "ol", "tbody", "table", "dl")):
+        return []
+    return [c for c, other in children if other == tag]
 
 
 def _items(children: list[LexborNode], holders: _Holders, today: date) -> tuple[ListItem, ...]:
@@ -425,15 +431,21 @@ def _main_block(page: _Page, today: date) -> _Block | None:
     """The page's list: the non-navigation block with the most dated items, then the most items.
 
     Structures that cannot win are not read for items: furniture, and those with too few children to
-    beat the best so far (n children score at most (n, n)).
+    beat the best so far (n children score at most (n, n)). Only children that hold a link make items,
+    so their count rules out most containers before their children are looked at.
     """
+    holders = page.holders
     best: tuple[int, int] | None = None
     chosen: _Block | None = None
-    for node, children in _repeated(page.holders):
+    for node in holders.order:
+        holding = holders.holding_children.get(node.mem_id, 0)
+        if holding < MIN_LIST_ITEMS or (best is not None and (holding, holding) <= best):
+            continue
+        children = _repeating_children(node)
         most = (len(children), len(children))
         if len(children) < MIN_LIST_ITEMS or (best is not None and most <= best) or _is_furniture(node, page):
             continue
-        block = _Block(node, _items(children, page.holders, today))
+        block = _Block(node, _items(children, holders, today))
         score = (block.dated, len(block.items))
         if len(block.items) < MIN_LIST_ITEMS or (best is not None and score <= best) or block.is_navigation:
             continue
