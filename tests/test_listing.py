@@ -348,6 +348,12 @@ def test_prose_makes_an_article(prose: int, linked: int, is_article: bool) -> No
     assert extract_list(doc(f"{paragraphs}<ul>{items}</ul>"), TODAY).is_list is not is_article
 
 
+def test_known_links_are_left_out() -> None:
+    body = NAV + '<div class="more"><h3>政策文件</h3><a href="/zcwj/">更多</a></div>'
+    known = {"http://www.x.gov.cn/zwgk/", "http://www.x.gov.cn/zcwj/"}
+    assert [link.name for link in column_links(doc(body), known=known.__contains__)] == ["首页", "通知公告", "互动交流"]
+
+
 def test_pages_at_one_url_are_read_each_for_itself() -> None:
     first = doc('<ul><li><a href="/a/">机构概况</a></li></ul>', '<meta name="ColumnName" content="甲">')
     second = doc('<ul><li><a href="/b/">政务公开</a></li></ul>', '<meta name="ColumnName" content="乙">')

@@ -409,10 +409,14 @@ class ColumnTracker:
         column.name_from(guessed, _NAME_TITLE if guessed == title_part else _NAME_CRUMB)
 
     def _learn_names(self, doc: Document) -> None:
-        for link in column_links(doc):
+        for link in column_links(doc, known=self._has_name):
             if len(self._names) >= MAX_NAMES:
                 return
             self._names.setdefault(self._key(_normal(link.url)), link.name)
+
+    def _has_name(self, url: str) -> bool:
+        # A column named by an earlier link keeps that name (setdefault above): its links need no reading.
+        return self._key(_normal(url)) in self._names
 
     def _alias(self, next_pages: Iterable[str], key: str) -> None:
         for url in next_pages:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
 from selectolax.lexbor import LexborNode
@@ -98,8 +99,7 @@ def _cn_number(text: str) -> int:
     return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[units] if units else 0)
 
 
-@dataclass(frozen=True, slots=True)
-class DateMatch:
+class DateMatch(NamedTuple):  # a tuple: built for every dated text, at half the cost of a frozen dataclass
     """A full date (with year) found in a text, with its span."""
 
     date: date
@@ -212,8 +212,16 @@ def meta_attributes(doc: Document) -> tuple[MetaAttributes, ...]:
     """
     found = _METAS.get(doc)
     if found is None:
-        found = _METAS[doc] = tuple(node.attributes for node in doc.tree.css("meta"))
+        found = _METAS[doc] = tuple(node.attributes for node in doc.tree.tags("meta"))
     return found
+
+
+def title_element(doc: Document) -> LexborNode | None:
+    """The page's first <title>. It is a child of <head> unless the page opens its body before it: <head>'s
+    few children are looked at before the whole tree, which on a large page costs ~80 µs."""
+    head = doc.tree.head
+    title = next((node for node in head.iter() if node.tag == "title"), None) if head is not None else None
+    return title if title is not None else next(iter(doc.tree.tags("title")), None)
 
 
 def _from_meta(doc: Document, today: date, ranks: dict[str, int]) -> DateFinding | None:
@@ -236,7 +244,7 @@ _SCRIPT_RE = re.compile(
 
 
 def _from_scripts(doc: Document, today: date) -> DateFinding | None:
-    for node in doc.tree.css("script"):
+    for node in doc.tree.tags("script"):  # (cheaper than a CSS query, same elements)
         if node.attributes.get("src"):
             continue
         m = _SCRIPT_RE.search(node.text())
@@ -389,7 +397,7 @@ def _title_texts(doc: Document) -> list[str]:
         name = (attrs.get("name") or attrs.get("property") or "").lower()
         if name in ("articletitle", "og:title", "title"):
             texts.append(" ".join((attrs.get("content") or "").split()))
-    title = doc.tree.css_first("title")
+    title = title_element(doc)
     if title is not None:
         full = " ".join(title.text().split())
         texts.append(full)
