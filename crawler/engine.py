@@ -434,7 +434,7 @@ class Crawl:
             doc = Document.from_bytes(result.final_url, result.body, result.charset)
             parsed = parse_page(doc)
             waf = looks_like_waf(parsed.title, "")
-            soft = parsed.soft404_text or self._matches_error_page(info, job, result, doc, parsed)
+            soft = parsed.soft404_text or self._matches_error_page(info, job, result, parsed)
             empty = parsed.text_length == 0 and not parsed.links and parsed.redirect_to is None
         is_page = job.kind is FetchKind.PAGE
         verdict, reason = judge(result, soft_404=soft, waf=waf, empty=empty, is_page=is_page)
@@ -463,13 +463,12 @@ class Crawl:
         self._done(job)
 
     @staticmethod
-    def _matches_error_page(info: HostInfo, job: Job, result: FetchResult, doc: Document,
-                            parsed: ParsedPage) -> bool:
+    def _matches_error_page(info: HostInfo, job: Job, result: FetchResult, parsed: ParsedPage) -> bool:
         profile = info.profile
         if profile is None or profile.status != result.status:
             return False  # the host answers unknown URLs honestly: nothing to compare
         return profile.matches(result.final_url, result.status or 0, parsed.title, parsed.text_length,
-                               text_fingerprint(visible_text(doc)), requested_url=job.url)
+                               text_fingerprint(parsed.text), requested_url=job.url)
 
     # ------------------------------------------------------------------ site checks
 

@@ -166,12 +166,16 @@ class ListItem:
 class ParsedPage:
     url: str
     title: str
-    text_length: int  # characters of visible text
+    text: str  # visible text, whitespace-collapsed
     links: tuple[Link, ...]
     meta: dict[str, str]  # lower-cased meta name → content (SiteName, ColumnName, PubDate, keywords ...)
     redirect_to: str | None = None  # meta refresh or simple JS location redirect target
     charset: str = "utf-8"
     soft404_text: bool = False  # the page text says "page not found"
+
+    @property
+    def text_length(self) -> int:
+        return len(self.text)
 
 
 # --------------------------------------------------------------------------- records for sinks

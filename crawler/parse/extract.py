@@ -109,7 +109,7 @@ def parse_page(doc: Document) -> ParsedPage:
     return ParsedPage(
         url=doc.url,
         title=title,
-        text_length=len(text),
+        text=text,
         links=links if redirect is None else _with_redirect(links, redirect),
         meta=_meta_tags(elements.metas),
         redirect_to=None if redirect is None else redirect[0],
