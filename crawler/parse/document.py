@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-from weakref import WeakKeyDictionary
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -17,14 +16,14 @@ class Document:
     url: str  # final URL: the base for relative links (unless <base href> says otherwise)
     html: str
     charset: str
+    # The fetched bytes when they are exactly `html` in UTF-8: the parser reads UTF-8, and given the text it
+    # encodes it first (~10% of the parse on a Chinese page). Dropped once the tree is built.
+    _utf8: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_bytes(cls, url: str, body: bytes, header_charset: str | None = None) -> Document:
         html, charset = decode_html(body, header_charset)
-        doc = cls(url=url, html=html, charset=charset)
-        if _is_utf8_of(body, html, charset):
-            _UTF8_SOURCES[doc] = body
-        return doc
+        return cls(url=url, html=html, charset=charset, _utf8=body if _is_utf8_of(body, html, charset) else None)
 
     @classmethod
     def from_text(cls, url: str, html: str) -> Document:
@@ -32,12 +31,8 @@ class Document:
 
     @cached_property
     def tree(self) -> LexborHTMLParser:
-        # The parser reads UTF-8: given the text, it encodes it first (~10% of the parse on a Chinese page).
-        return LexborHTMLParser(_UTF8_SOURCES.pop(self, b"") or self.html)
-
-
-# The body a document was decoded from when it is exactly its text in UTF-8, kept until the tree is built.
-_UTF8_SOURCES: WeakKeyDictionary[Document, bytes] = WeakKeyDictionary()
+        source, self._utf8 = self._utf8 or self.html, None
+        return LexborHTMLParser(source)
 
 
 def _is_utf8_of(body: bytes, html: str, charset: str) -> bool:
