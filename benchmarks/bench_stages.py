@@ -7,8 +7,9 @@ simulated sites (the same simulated web as bench_crawl.py) records every page go
 and every request it makes, and then each stage is replayed alone, in this process, timed with
 ``time.process_time`` (best of ``--rounds``):
 
-* fetch, per request — the same GETs through a bare aiohttp session (the floor's client) and
-  through govcrawl's ``Fetcher`` (timings, trace hooks, result records), 32 in flight;
+* fetch, per request — the same GETs through a bare aiohttp session (the floor's client), through
+  govcrawl's ``Fetcher`` (timings, result records), and — when httptools is installed — through a
+  bare asyncio protocol parsed by httptools, the floor of any replacement for aiohttp; 32 in flight;
 * the page stage, per page — decode, parse tree, ``parse_page`` (links, text, meta), and the site
   checks of ``SiteInspector.observe`` split into columns/freshness and integrity/identity — on the
   simulated pages and on the 129 real pages of /work/shared/data/dates-dev (~100 KB each).
@@ -21,15 +22,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import sys
 import tempfile
 import time
+import zlib
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -116,6 +121,77 @@ async def _fetcher(urls: list[str], rules: list[str]) -> float:
         return await _timed(urls, get)
 
 
+class _RawConnection(asyncio.Protocol):
+    """One keep-alive connection speaking just enough HTTP/1.1 for a GET, parsed by httptools."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.answer: asyncio.Future[bytes] | None = None
+        self.body: list[bytes] = []
+        self.gzip = False
+        self.parser: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not its subclasses
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"content-encoding" and value.strip().lower() == b"gzip":
+            self.gzip = True
+
+    def on_body(self, chunk: bytes) -> None:
+        self.body.append(chunk)
+
+    def on_message_complete(self) -> None:
+        body = b"".join(self.body)
+        assert self.answer is not None
+        self.answer.set_result(zlib.decompress(body, 16 + zlib.MAX_WBITS) if self.gzip else body)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_result(b"")
+
+    async def get(self, host: str, target: str) -> bytes:
+        import httptools  # benchmark-only, like Scrapy: the floor of a hand-made client
+
+        self.parser, self.body, self.gzip = httptools.HttpResponseParser(self), [], False
+        self.answer = asyncio.get_running_loop().create_future()
+        assert self.transport is not None
+        self.transport.write(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: gzip\r\n"
+                             "User-Agent: bench\r\n\r\n".encode())
+        return await self.answer
+
+
+async def _raw(urls: list[str], rules: list[str]) -> float:
+    settings = Settings(resolve=tuple(rules))
+    resolver = Resolver.from_settings(settings.resolve, (), ())
+    idle: dict[str, list[_RawConnection]] = defaultdict(list)
+    loop = asyncio.get_running_loop()
+
+    async def get(url: str) -> None:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        pool = idle[host]
+        if pool:
+            connection = pool.pop()
+        else:
+            address = (await resolver.resolve(host, parts.port or 80))[0]
+            _, connection = await loop.create_connection(_RawConnection, address["host"], address["port"])
+        await connection.get(host, parts.path + (f"?{parts.query}" if parts.query else ""))
+        if connection.transport is not None and not connection.transport.is_closing():
+            pool.append(connection)
+
+    try:
+        return await _timed(urls, get)
+    finally:
+        for pool in idle.values():
+            for connection in pool:
+                if connection.transport is not None:
+                    connection.transport.close()
+
+
 async def _timed(urls: list[str], get: Callable[[str], Any]) -> float:
     gate = asyncio.Semaphore(IN_FLIGHT)
 
@@ -191,10 +267,13 @@ def main() -> None:
         sites_csv = Path(folder) / "sites.csv"
         with simweb_process(sites_csv, n_sites=args.sites, seed=SEED, today=TODAY, max_items=3) as web:
             pages, urls = record_crawl(sites_csv, web.resolve_rules, web.nameserver)
-            fetch = {"bare aiohttp": [], "govcrawl Fetcher": []}
+            clients = {"bare aiohttp": _bare, "govcrawl Fetcher": _fetcher}
+            if importlib.util.find_spec("httptools") is not None:
+                clients["asyncio protocol + httptools"] = _raw
+            fetch: dict[str, list[float]] = {name: [] for name in clients}
             for _ in range(args.rounds):
-                fetch["bare aiohttp"].append(run(_bare(urls, web.resolve_rules)))
-                fetch["govcrawl Fetcher"].append(run(_fetcher(urls, web.resolve_rules)))
+                for name, client in clients.items():
+                    fetch[name].append(run(client(urls, web.resolve_rules)))
     sim = best_of(args.rounds, lambda: page_stages(pages))
     real_set = real_pages(pages[0].site) if REAL_PAGES.is_dir() else []
     real = best_of(args.rounds, lambda: page_stages(real_set)) if real_set else {}
@@ -204,6 +283,8 @@ def main() -> None:
     print(f"{'fetch, per GET (' + str(len(urls)) + ' page URLs)':<34}{'CPU ms':>18}")
     for name, values in fetch.items():
         print(f"  {name:<32}{min(values):>18.3f}")
+    if len(fetch) < 3:
+        print("  (pip install httptools adds the floor of a hand-made client: an asyncio protocol + httptools)")
     print()
     table([("page stage, per page", "simulated", "real")])
     table([(f"  {name}", f"{value:.3f}", f"{real[name]:.3f}" if real else "–") for name, value in sim.items()])
