@@ -302,7 +302,8 @@ class Crawl:
         job = lease.job
         method, max_body, headers = self._request_shape(job)
         result = await self.fetcher.fetch(job.current, method, max_body=max_body, headers=headers, follow=False,
-                                          on_send=lambda: self.scheduler.sent(lease))
+                                          on_writing=lambda: self.scheduler.writing(lease),
+                                          on_written=lambda: self.scheduler.sent(lease))
         self.progress.requests += 1
         if self._retry(lease, result):
             return

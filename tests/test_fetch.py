@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
@@ -169,35 +169,55 @@ def test_retry_after_forms() -> None:
 
 async def test_new_connection_is_timed_and_reused_one_is_not(server: int) -> None:
     s = settings(server)
-    sent: list[str] = []
+    told: list[str] = []
     async with Fetcher(s, Resolver.from_settings(s.resolve, (), ())) as f:
-        first = await f.fetch("http://site.example.gov.cn/host", follow=False, on_send=lambda: sent.append("first"))
-        again = await f.fetch("http://site.example.gov.cn/host", follow=False, on_send=lambda: sent.append("again"))
+        first = await f.fetch("http://site.example.gov.cn/host", follow=False, **notices(told, "first"))
+        again = await f.fetch("http://site.example.gov.cn/host", follow=False, **notices(told, "again"))
     assert first.timings.dns is not None and first.timings.connect is not None
     assert first.timings.connect >= first.timings.dns  # the connection's time includes its lookup
     assert again.timings.dns is None and again.timings.connect is None  # a pooled keep-alive connection
-    assert sent == ["first", "again"]  # each request told its sender once, when it went out
+    # Each request told its sender once that it was being written, and once (later) that it had been.
+    assert told == ["first writing", "first written", "again writing", "again written"]
+
+
+def notices(told: list[str], name: str) -> dict[str, Callable[[], None]]:
+    return {"on_writing": lambda: told.append(f"{name} writing"),
+            "on_written": lambda: told.append(f"{name} written")}
+
+
+async def test_written_is_told_after_the_write_not_during_it(server: int) -> None:
+    s = settings(server)
+    told: list[str] = []
+    async with Fetcher(s, Resolver.from_settings(s.resolve, (), ())) as f:
+        def writing() -> None:
+            told.append("writing")
+            # The task's step that writes the request goes on after this; anything queued now runs after it.
+            asyncio.get_running_loop().call_soon(lambda: told.append("next round"))
+
+        await f.fetch("http://site.example.gov.cn/host", follow=False, on_writing=writing,
+                      on_written=lambda: told.append("written"))
+    assert told == ["writing", "next round", "written"]  # not told "written" in the step that writes
 
 
 async def test_a_request_written_again_on_a_new_connection_is_reported_again(server: int) -> None:
     # The pooled connection is closed by the server when reused; aiohttp writes the request once more on a
     # new one, and the host's spacing must count from that second write.
     s = settings(server)
-    sent: list[str] = []
+    told: list[str] = []
     async with Fetcher(s, Resolver.from_settings(s.resolve, (), ())) as f:
-        first = await f.fetch("http://site.example.gov.cn/drop-reused", follow=False,
-                              on_send=lambda: sent.append("first"))
-        again = await f.fetch("http://site.example.gov.cn/drop-reused", follow=False,
-                              on_send=lambda: sent.append("again"))
+        first = await f.fetch("http://site.example.gov.cn/drop-reused", follow=False, **notices(told, "first"))
+        again = await f.fetch("http://site.example.gov.cn/drop-reused", follow=False, **notices(told, "again"))
     assert first.status == again.status == 200
     assert again.timings.connect is not None  # answered on a new connection
-    assert sent == ["first", "again", "again"]
+    assert told == ["first writing", "first written", "again writing", "again written", "again writing",
+                    "again written"]
 
 
-async def test_send_is_reported_once_across_redirect_hops(server: int) -> None:
+async def test_sending_is_reported_once_across_redirect_hops(server: int) -> None:
     s = settings(server)
     sent: list[int] = []
     async with Fetcher(s, Resolver.from_settings(s.resolve, (), ())) as f:
-        result = await f.fetch("http://site.example.gov.cn/chain/3", on_send=lambda: sent.append(1))
+        result = await f.fetch("http://site.example.gov.cn/chain/3", on_writing=lambda: sent.append(1),
+                               on_written=lambda: sent.append(2))
     assert result.status == 200 and len(result.redirects) == 3
-    assert sent == [1]
+    assert sent == [1, 2]

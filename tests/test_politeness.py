@@ -34,6 +34,7 @@ def take(s: Scheduler[str]):  # type: ignore[no-untyped-def]
     """Lease the next request and put it on the wire at once."""
     lease, wait = s._try_lease()
     if lease is not None:
+        s.writing(lease)
         s.sent(lease)
     return lease, wait
 
@@ -78,13 +79,16 @@ def test_spacing_counts_from_when_a_request_is_sent_not_leased() -> None:
     assert first is not None
     clock.now += 5  # the event loop was busy: the request has still not gone out
     assert s._try_lease() == (None, None)  # neither host a nor another host on its IP may start
-    s.sent(first)
+    s.writing(first)
     clock.now += 0.001
     other, _ = take(s)
     assert other is not None and other.job == "b0"  # the IP's own spacing is only 1 ms
+    clock.now += 0.2  # the process was held up between the first request's "writing" and its write
+    assert s._try_lease() == (None, None)  # host a waits for the write to be confirmed
+    s.sent(first)
     clock.now += 0.1
     lease, wait = s._try_lease()
-    assert lease is None and wait == pytest.approx(0.399)  # host a: 0.5 s after the send, not the lease
+    assert lease is None and wait == pytest.approx(0.4)  # host a: 0.5 s after the write, not the lease
 
 
 def test_a_request_sent_again_counts_its_spacing_from_the_later_write() -> None:
@@ -95,6 +99,7 @@ def test_a_request_sent_again_counts_its_spacing_from_the_later_write() -> None:
     first, _ = take(s)
     assert first is not None
     clock.now += 0.2  # the pooled connection was dead: the client writes the request again
+    s.writing(first)
     s.sent(first)
     clock.now += 0.4
     lease, wait = s._try_lease()
