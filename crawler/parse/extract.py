@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from selectolax.lexbor import LexborAttributes, LexborHTMLParser, LexborNode
 
 from crawler.frontier.urls import normalize, resolver
-from crawler.parse.document import Document
+from crawler.parse.document import Document, title_element
 from crawler.parse.soft404 import says_not_found
 from crawler.types import Element, Link, ParsedPage
 
@@ -71,7 +71,7 @@ def document_base(doc: Document) -> str:
 
 
 def page_title(doc: Document) -> str:
-    return _title(doc.tree.css_first("title"))
+    return _title(title_element(doc))
 
 
 def meta_tags(doc: Document) -> dict[str, str]:

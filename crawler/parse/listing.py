@@ -22,8 +22,8 @@ from weakref import WeakKeyDictionary
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.frontier.urls import resolver
-from crawler.parse.dates import find_full_dates, meta_attributes, parse_date_text, title_element
-from crawler.parse.document import Document
+from crawler.parse.dates import find_full_dates, meta_attributes, parse_date_text
+from crawler.parse.document import Document, title_element
 from crawler.types import ListItem
 
 
