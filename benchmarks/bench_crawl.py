@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -263,8 +263,7 @@ def run_contender(name: str, opts: Options, folder: Path, dsn: str | None, data_
 def _spacing(log: list[LogEntry], opts: Options, crawl_delays: dict[str, float], tolerance: float) -> dict[str, int]:
     return {
         "host_rate": len(rate_exceeded(log, opts.rate, tolerance=tolerance)),
-        "ip_rate": len(rate_exceeded([replace(e, host=e.local_addr) for e in log], opts.ip_rate,
-                                     tolerance=tolerance)),
+        "ip_rate": len(rate_exceeded(log, opts.ip_rate, tolerance=tolerance, key=by_addr)),
         "crawl_delay": sum(len(rate_exceeded(log, 1 / d, tolerance=tolerance, host=h))
                            for h, d in crawl_delays.items()),
     }

@@ -62,16 +62,18 @@ def min_spacing(log: Iterable[LogEntry], key: Callable[[LogEntry], str] = lambda
 
 
 def rate_exceeded(
-    log: Iterable[LogEntry], rate: float, tolerance: float = 0.1, host: str | None = None
+    log: Iterable[LogEntry], rate: float, tolerance: float = 0.1, host: str | None = None,
+    key: Callable[[LogEntry], str] = lambda e: e.host,
 ) -> dict[str, float]:
-    """Hosts whose requests came faster than ``rate`` per second: host → offending min spacing.
+    """Hosts (or other keys: ``by_addr`` per IP) whose requests came faster than ``rate`` per second:
+    key → offending min spacing.
 
     A spacing counts as a violation when it is below ``(1 / rate) * (1 - tolerance)``; the tolerance
     absorbs timer jitter between the crawler's clock and the server's.
     """
     limit = (1.0 / rate) * (1.0 - tolerance)
     entries = [e for e in log if host is None or e.host == host]
-    return {h: gap for h, gap in min_spacing(entries).items() if gap < limit}
+    return {k: gap for k, gap in min_spacing(entries, key).items() if gap < limit}
 
 
 def disallowed_fetches(
